@@ -1,0 +1,52 @@
+"""super_visor: start, supervise and stop the long-running parts of an async application.
+
+Layering (imports point one way): ``_errors`` <- ``_token`` <- ``_proc``/``_spec`` <-
+``_lifecycle``/``_restart``/``_outcome`` <- ``_slot`` <- ``_engine`` <- ``_supervisor`` <-
+``_builder`` <- ``_run``. This module only re-exports; importing it has no side effects.
+"""
+
+from __future__ import annotations
+
+from ._builder import SupervisorBuilder as SupervisorBuilder
+from ._errors import ConfigError as ConfigError
+from ._errors import RestartLimitExceeded as RestartLimitExceeded
+from ._errors import StartupError as StartupError
+from ._errors import SupervisorError as SupervisorError
+from ._outcome import ProcOutcome as ProcOutcome
+from ._outcome import ProcStatus as ProcStatus
+from ._outcome import SupervisorReport as SupervisorReport
+from ._proc import ManagedProc as ManagedProc
+from ._proc import SupportsRunProc as SupportsRunProc
+from ._restart import Backoff as Backoff
+from ._restart import Restart as Restart
+from ._restart import Strategy as Strategy
+from ._run import run as run
+from ._supervisor import RunHandle as RunHandle
+from ._supervisor import Supervisor as Supervisor
+from ._token import CancellationToken as CancellationToken
+
+__version__ = "0.1.0"
+
+__all__ = (
+    "Backoff",
+    "CancellationToken",
+    "ConfigError",
+    "ManagedProc",
+    "ProcOutcome",
+    "ProcStatus",
+    "Restart",
+    "RestartLimitExceeded",
+    "RunHandle",
+    "StartupError",
+    "Supervisor",
+    "SupervisorBuilder",
+    "SupervisorError",
+    "SupportsRunProc",
+    "run",
+)
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("super_visor._"):
+        _obj.__module__ = "super_visor"
+del _name, _obj

@@ -1,0 +1,395 @@
+"""SupervisorRun: one run of one supervisor — ordered start, reverse stop, outcomes.
+
+Concurrency structure (STYLE.md, "Concurrency structure"):
+
+- The run owns one task group. Each proc runs in its own task, inside its own cancel scope,
+  so forcing one proc never touches its siblings.
+- A proc's runner turns the proc's ``Exception`` into an outcome and never lets it into the
+  task group: a task group would cancel every sibling at once, in no order, and break the
+  reverse-order stop. The run decides when shutdown happens.
+- Start-up is sequential: a proc is spawned, and the next one only once the previous has begun
+  (or, when it gates, said it is ready). We wait with one scheduler checkpoint first and fall
+  back to an event only when that was not enough: a proc that begins at once (the common
+  case) then costs no event, which is what keeps 100k procs cheap.
+- Shutdown walks the procs in reverse declared order, one at a time: cancel the token, wait
+  the grace, force-cancel the scope, then wait (logging the stuck proc's stack every few
+  seconds) until its task has really ended. Every wait on this path has a deadline or a log.
+
+Nested supervisors are found by their private ``_open_run`` method, so this module never
+imports ``_supervisor`` (imports point one way).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TYPE_CHECKING, Protocol, final
+
+import anyio
+import anyio.lowlevel
+
+from ._errors import StartupError, SupervisorError
+from ._lifecycle import ProcState, classify
+from ._outcome import ProcOutcome, ProcStatus, SupervisorReport
+from ._slot import Slot
+from ._stacks import format_coroutine_stack
+from ._token import CancellationToken
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from ._proc import SupportsRunProc
+    from ._spec import ProcSpec
+
+__all__ = ("NestedRun", "RunSettings", "SupervisorRun")
+
+logger = logging.getLogger("super_visor")
+
+
+class NestedRun(Protocol):
+    """What a nested supervisor hands its parent's runner: something to run and to report."""
+
+    async def run(self) -> SupervisorReport: ...
+
+    def outcomes(self) -> tuple[ProcOutcome, ...]: ...
+
+    def live_slots(self) -> Iterator[Slot]: ...
+
+
+@final
+class RunSettings:
+    """The supervisor-wide settings one run needs (resolved by the builder)."""
+
+    __slots__ = ("stuck_report_interval",)
+
+    def __init__(self, *, stuck_report_interval: float) -> None:
+        self.stuck_report_interval = stuck_report_interval
+
+
+@final
+class SupervisorRun:
+    """The runtime of one supervisor for one ``start()`` (or one run as a nested proc)."""
+
+    def __init__(
+        self,
+        path: str,
+        specs: Sequence[ProcSpec],
+        settings: RunSettings,
+        token: CancellationToken,
+    ) -> None:
+        self.path = path
+        self.settings = settings
+        self.token = token
+        self.slots = [Slot(spec, f"{path}/{spec.name}", i) for i, spec in enumerate(specs)]
+        self.reason: str | None = None
+        self.forced_by_signal: int | None = None
+        self.stop_requested = False
+        self.all_ready = False
+        self._live = 0
+        self._starting = True
+        # Created here, so a run must be made inside async code (it always is).
+        self._stop_event = anyio.Event()
+        self._ready_or_done = anyio.Event()
+        self._startup_scope: anyio.CancelScope | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._children: dict[int, NestedRun] = {}
+
+    # ----------------------------------------------------------------- the whole run
+
+    async def run(self) -> SupervisorReport:
+        """Start every proc in order, wait for a stop, stop them in reverse; report.
+
+        Raises `SupervisorError` when any proc's final outcome is FAILED. When an enclosing
+        scope cancels the run (a parent forcing this nested supervisor), every proc is
+        force-cancelled at once and the cancellation propagates after outcomes are recorded.
+        """
+        self.token._on_cancel = self.request_stop
+        if self.token.cancelled:
+            self.request_stop(self.token.reason)
+        try:
+            async with anyio.create_task_group() as task_group:
+                self._task_group = task_group
+                await self._start_all()
+                await self._stop_event.wait()
+                await self._stop_all()
+        finally:
+            self.token._on_cancel = None
+            self._task_group = None
+            self._ready_or_done.set()
+            self._mark_not_started()
+        return self._report()
+
+    def request_stop(self, reason: str | None) -> None:
+        """Begin the graceful shutdown (idempotent: the first reason is the report's reason)."""
+        if self.stop_requested:
+            return
+        self.stop_requested = True
+        self.reason = reason or "stop requested"
+        logger.info("%s: shutting down (%s)", self.path, self.reason)
+        if self._startup_scope is not None:
+            self._startup_scope.cancel()
+        self._stop_event.set()
+
+    def force_all(self, signum: int | None, reason: str) -> None:
+        """Force-cancel every proc still running, in the whole tree, at once."""
+        self.forced_by_signal = signum
+        self.request_stop(reason)
+        for slot in self.live_slots():
+            slot.forced = True
+        if self._task_group is not None:
+            self._task_group.cancel_scope.cancel()
+
+    async def wait_ready_or_done(self) -> None:
+        """Return once every proc is ready, or once the run has ended (start-up failed)."""
+        await self._ready_or_done.wait()
+
+    def outcomes(self) -> tuple[ProcOutcome, ...]:
+        return tuple(slot.outcome() for slot in self.slots)
+
+    def live_slots(self) -> Iterator[Slot]:
+        """Every proc whose task may still run, depth-first, nested supervisors included."""
+        for slot in self.slots:
+            if slot.live:
+                yield slot
+                child = self._children.get(slot.index)
+                if child is not None:
+                    yield from child.live_slots()
+
+    def find(self, path: str) -> Slot | None:
+        """The slot at *path* (relative to this supervisor), looking into nested runs."""
+        head, _, rest = path.partition("/")
+        for slot in self.slots:
+            if slot.spec.name == head:
+                if not rest:
+                    return slot
+                child = self._children.get(slot.index)
+                return child.find(rest) if isinstance(child, SupervisorRun) else None
+        return None
+
+    # ----------------------------------------------------------------- start-up
+
+    async def _start_all(self) -> None:
+        with anyio.CancelScope() as scope:
+            self._startup_scope = scope
+            for slot in self.slots:
+                if self.stop_requested:
+                    break
+                await self._start_slot(slot)
+        self._startup_scope = None
+        self._starting = False
+        if not self.stop_requested:
+            self.all_ready = True
+            self.token.ready()
+            self._ready_or_done.set()
+            if self._live == 0:
+                self.request_stop("no procs left running")
+
+    async def _start_slot(self, slot: Slot) -> None:
+        proc = self._make_proc(slot)
+        if proc is None:
+            return
+        token = slot.token = CancellationToken()
+        token._on_ready = slot.mark_ready
+        slot.move(ProcState.STARTING)
+        slot.began = False
+        self._live += 1
+        assert self._task_group is not None
+        self._task_group.start_soon(self._run_proc, slot, proc, token, name=slot.path)
+        spec = slot.spec
+        if not spec.wait_ready:
+            await anyio.lowlevel.checkpoint()
+            if not slot.began:
+                await _wait_on(slot)
+            return
+        with anyio.move_on_after(spec.ready_timeout) as timeout:
+            if slot.state is ProcState.STARTING:
+                await _wait_on(slot)
+        if timeout.cancelled_caught and slot.state is ProcState.STARTING:
+            self._fail_startup(slot, f"not ready within {spec.ready_timeout:g}s (ready_timeout)")
+
+    def _make_proc(self, slot: Slot) -> SupportsRunProc | None:
+        spec = slot.spec
+        if spec.factory is None:
+            assert spec.proc is not None
+            return spec.proc
+        from ._factory import call_factory  # noqa: PLC0415 (only trees with factories pay)
+
+        try:
+            return call_factory(slot.path, spec.factory)
+        except Exception as exc:  # noqa: BLE001 (the user's factory: its error is the outcome)
+            slot.move(ProcState.STARTING)
+            self._live += 1
+            self._record_end(slot, ProcStatus.FAILED, None, exc)
+            self.request_stop(f"proc '{slot.path}' failed to start")
+            return None
+
+    def _fail_startup(self, slot: Slot, problem: str) -> None:
+        slot.startup_error = StartupError(slot.path, problem)
+        self.request_stop(f"proc '{slot.path}' {problem}")
+
+    # ----------------------------------------------------------------- one proc's run
+
+    async def _run_proc(self, slot: Slot, proc: SupportsRunProc, token: CancellationToken) -> None:
+        result: object = None
+        error: Exception | None = None
+        try:
+            with anyio.CancelScope() as scope:
+                slot.scope = scope
+                if slot.forced:
+                    scope.cancel()
+                slot.mark_begun()
+                try:
+                    result = await self._call(slot, proc, token)
+                except Exception as exc:  # noqa: BLE001 (a proc's failure is its outcome)
+                    error = exc
+        except BaseException as exc:
+            # Cancelled by an enclosing scope (the whole tree is being forced) or interrupted
+            # (KeyboardInterrupt): record the outcome, then let it propagate.
+            cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
+            self._proc_ended(slot, None, None if cancelled else exc, cancelled=True)
+            raise
+        self._proc_ended(slot, result, error, cancelled=scope.cancelled_caught)
+
+    async def _call(self, slot: Slot, proc: SupportsRunProc, token: CancellationToken) -> object:
+        open_run = getattr(proc, "_open_run", None)
+        if open_run is None:
+            coro = proc.run_proc(token)
+            slot.coro = coro
+            return await coro
+        child: NestedRun = open_run(token, slot.path, self.settings)
+        self._children[slot.index] = child
+        try:
+            return await child.run()
+        finally:
+            slot.children = child.outcomes()
+            del self._children[slot.index]
+
+    def _proc_ended(
+        self, slot: Slot, result: object, error: BaseException | None, *, cancelled: bool
+    ) -> None:
+        """Turn how a run ended into the proc's outcome, then decide what happens next."""
+        before_ready = slot.state is ProcState.STARTING and slot.spec.wait_ready
+        startup_error = slot.startup_error
+        if startup_error is not None:
+            error = startup_error
+        elif before_ready and error is not None and not isinstance(error, SupervisorError):
+            startup_error = StartupError(slot.path, "raised before it was ready")
+            startup_error.__cause__ = error
+            error = startup_error
+        token = slot.token
+        assert token is not None
+        status = classify(
+            failed=error is not None,
+            cancelled=cancelled,
+            stop_requested=token.cancelled,
+            forced=slot.forced,
+        )
+        stopped_by_us = slot.state in (ProcState.STOPPING, ProcState.FORCING)
+        self._record_end(slot, status, result, error)
+        if before_ready and error is not None:
+            self.request_stop(f"proc '{slot.path}' failed to start")
+        elif not stopped_by_us:
+            self._ended_on_its_own(slot)
+
+    def _record_end(
+        self, slot: Slot, status: ProcStatus, result: object, error: BaseException | None
+    ) -> None:
+        if error is not None:
+            error.add_note(f"super_visor: raised by proc {slot.path}")
+        slot.record_end(status, result, error)
+        self._live -= 1
+        _log_end(slot)
+        slot.wake()
+
+    def _ended_on_its_own(self, slot: Slot) -> None:
+        if self.stop_requested:
+            return
+        if slot.spec.significant:
+            status = slot.status.value if slot.status is not None else "ended"
+            self.request_stop(f"proc '{slot.path}' {status}")
+        elif self._live == 0 and not self._starting:
+            self.request_stop("no procs left running")
+
+    # ----------------------------------------------------------------- shutdown
+
+    async def _stop_all(self) -> None:
+        for slot in reversed(self.slots):
+            if slot.live:
+                await self._stop_slot(slot)
+
+    async def _stop_slot(self, slot: Slot) -> None:
+        token = slot.token
+        assert token is not None
+        slot.move(ProcState.STOPPING)
+        token.cancel(self.reason)
+        # A proc that returns as soon as its token is cancelled has ended after one trip
+        # through the scheduler; only slower ones cost an event and a deadline.
+        await anyio.lowlevel.checkpoint()
+        if not slot.live:
+            return
+        grace = slot.spec.grace
+        with anyio.move_on_after(math.inf if grace is None else grace):
+            await _wait_on(slot)
+        if slot.live:
+            await self._force(slot)
+
+    async def _force(self, slot: Slot) -> None:
+        logger.warning(
+            "%s: still running after its grace of %ss; force-cancelling it",
+            slot.path,
+            slot.spec.grace,
+        )
+        slot.forced = True
+        slot.move(ProcState.FORCING)
+        if slot.scope is not None:
+            slot.scope.cancel()
+        interval = self.settings.stuck_report_interval
+        while slot.live:
+            with anyio.move_on_after(interval):
+                await _wait_on(slot)
+            if slot.live:
+                log_stuck(slot)
+
+    # ----------------------------------------------------------------- the report
+
+    def _mark_not_started(self) -> None:
+        for slot in self.slots:
+            if slot.state is ProcState.PENDING:
+                slot.move(ProcState.ENDED)
+                slot.status = ProcStatus.NOT_STARTED
+
+    def _report(self) -> SupervisorReport:
+        report = SupervisorReport(
+            self.path, self.outcomes(), self.reason or "stopped", self.forced_by_signal
+        )
+        failures = [s.error for s in self.slots if s.status is ProcStatus.FAILED]
+        if not failures:
+            return report
+        names = ", ".join(s.path for s in self.slots if s.status is ProcStatus.FAILED)
+        errors = [e for e in failures if isinstance(e, Exception)]
+        raise SupervisorError(f"{self.path}: {len(failures)} proc(s) failed: {names}", errors, report)
+
+
+async def _wait_on(slot: Slot) -> None:
+    event = slot.waiter = anyio.Event()
+    await event.wait()
+
+
+def _log_end(slot: Slot) -> None:
+    status = slot.status
+    if status is ProcStatus.FAILED:
+        logger.error("%s: failed: %r", slot.path, slot.error, exc_info=slot.error)
+    elif status is ProcStatus.FORCED:
+        logger.warning("%s: forced (did not return within its grace)", slot.path)
+    elif logger.isEnabledFor(logging.DEBUG):
+        logger.debug("%s: %s", slot.path, status.value if status else "ended")
+
+
+def log_stuck(slot: Slot) -> None:
+    """Name a proc that survived force-cancellation, with the stack it is stuck in."""
+    logger.warning(
+        "%s: still running after it was force-cancelled (a shielded scope or a blocking "
+        "call?); shutdown waits for it. Its stack:\n%s",
+        slot.path,
+        format_coroutine_stack(slot.coro),
+    )

@@ -1,0 +1,102 @@
+"""Restart policies, strategies, backoff and the intensity window (API.md section 6).
+
+Pure logic: nothing here awaits or reads a clock of its own. Callers pass the time in, so the
+intensity window and the backoff are tested without waiting.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import random
+from collections import deque
+from dataclasses import dataclass
+from typing import final
+
+__all__ = ("Backoff", "IntensityWindow", "Restart", "Strategy")
+
+
+class Restart(enum.Enum):
+    """When a proc is restarted after it ends (OTP's restart types).
+
+    .. versionadded:: 0.1
+    """
+
+    #: Restarted whenever it ends, cleanly or not.
+    PERMANENT = "permanent"
+    #: Restarted only when it failed.
+    TRANSIENT = "transient"
+    #: Never restarted; the default, so that with no options any proc ending is final.
+    TEMPORARY = "temporary"
+
+    def wants_restart(self, *, failed: bool) -> bool:
+        """Whether a proc with this policy is restarted after ending (failed or not)."""
+        if self is Restart.PERMANENT:
+            return True
+        return self is Restart.TRANSIENT and failed
+
+
+class Strategy(enum.Enum):
+    """Which procs a supervisor restarts when one of them is restarted (OTP's strategies).
+
+    .. versionadded:: 0.1
+    """
+
+    #: Only the proc that ended.
+    ONE_FOR_ONE = "one_for_one"
+    #: Every proc of the supervisor: stop the others in reverse order, start all in order.
+    ONE_FOR_ALL = "one_for_all"
+    #: The proc that ended and every proc declared after it.
+    REST_FOR_ONE = "rest_for_one"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Backoff:
+    """Exponential delay before a restart: ``initial * factor**n``, capped at ``maximum``.
+
+    *jitter* is the fraction of the delay drawn at random (0.1 = up to 10% shorter), so procs
+    that crashed together do not restart in lock-step. The attempt counter resets once the
+    proc has run for ``maximum`` seconds without ending (documented in the restarts guide):
+    a proc that was stable for the longest delay we would ever wait is considered healthy.
+
+    .. versionadded:: 0.1
+    """
+
+    initial: float = 0.1
+    maximum: float = 10.0
+    factor: float = 2.0
+    jitter: float = 0.1
+
+    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before restart number *attempt* (0 for the first restart)."""
+        base = min(self.maximum, self.initial * self.factor**attempt)
+        if self.jitter <= 0:
+            return base
+        draw = (rng or random).random()
+        return base * (1.0 - self.jitter * draw)
+
+
+@final
+class IntensityWindow:
+    """OTP's restart intensity: at most ``max_restarts`` within ``within`` seconds.
+
+    Restart times live in a sliding window on monotonic time; `add()` reports whether one
+    more restart is still allowed. O(1) amortised: old entries leave from the left.
+    """
+
+    __slots__ = ("_times", "max_restarts", "within")
+
+    def __init__(self, max_restarts: int, within: float) -> None:
+        self.max_restarts = max_restarts
+        self.within = within
+        self._times: deque[float] = deque()
+
+    def add(self, now: float) -> bool:
+        """Record a restart at *now*; False when it exceeds the intensity."""
+        times = self._times
+        times.append(now)
+        horizon = now - self.within
+        while times and times[0] <= horizon and not math.isinf(self.within):
+            times.popleft()
+        return len(times) <= self.max_restarts

@@ -1,0 +1,144 @@
+"""Slot: the runtime state of one proc inside one supervisor run.
+
+A slot outlives restarts: each run of the proc gets a fresh token and cancel scope, while the
+slot keeps the counts and the history a report needs. It holds no logic beyond moving through
+the lifecycle and building the proc's outcome.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, final
+
+from ._lifecycle import ProcState, check_transition
+from ._outcome import ProcOutcome, ProcStatus
+
+if TYPE_CHECKING:
+    import anyio
+
+    from ._proc import SupportsRunProc
+    from ._spec import ProcSpec
+    from ._token import CancellationToken
+
+__all__ = ("HISTORY_LIMIT", "Slot")
+
+#: How many errors of earlier runs an outcome keeps to explain a restart storm.
+HISTORY_LIMIT = 5
+
+
+@final
+class Slot:
+    """Runtime state of one proc; mutated only by its supervisor run and its runner task."""
+
+    __slots__ = (
+        "began",
+        "children",
+        "coro",
+        "error",
+        "forced",
+        "history",
+        "index",
+        "path",
+        "proc",
+        "ready_value",
+        "restarts",
+        "result",
+        "scope",
+        "spec",
+        "startup_error",
+        "state",
+        "status",
+        "token",
+        "waiter",
+    )
+
+    def __init__(self, spec: ProcSpec, path: str, index: int) -> None:
+        self.spec = spec
+        self.path = path
+        #: Position in declared order; stop order and restart groups are derived from it.
+        self.index = index
+        self.state = ProcState.PENDING
+        self.proc: SupportsRunProc | None = None
+        self.token: CancellationToken | None = None
+        self.scope: anyio.CancelScope | None = None
+        #: The running run_proc coroutine, kept only to print its stack if it gets stuck.
+        self.coro: object = None
+        #: Set by the supervisor while it waits for this proc to begin, be ready, or end.
+        self.waiter: anyio.Event | None = None
+        self.began = False
+        self.forced = False
+        self.ready_value: object = None
+        #: Set when start-up gave up on this proc (ready_timeout); becomes its error.
+        self.startup_error: BaseException | None = None
+        self.status: ProcStatus | None = None
+        self.result: object = None
+        self.error: BaseException | None = None
+        self.restarts = 0
+        self.history: tuple[BaseException, ...] = ()
+        self.children: tuple[ProcOutcome, ...] = ()
+
+    def __repr__(self) -> str:
+        return f"<Slot {self.path} {self.state.name}>"
+
+    @property
+    def live(self) -> bool:
+        """Whether a run of this proc may still be executing (its task not finished)."""
+        return self.state in _LIVE
+
+    def move(self, new: ProcState) -> None:
+        check_transition(self.path, self.state, new)
+        self.state = new
+
+    def mark_begun(self) -> None:
+        """Its run_proc is being entered; a proc that does not gate is ready from now on.
+
+        The supervisor is woken here, before the proc runs, yet resumes only once this task
+        yields, i.e. after run_proc reached its first await: "begun" as API.md defines it.
+        """
+        self.began = True
+        if self.state is ProcState.STARTING and not self.spec.wait_ready:
+            self.state = ProcState.RUNNING
+            self.wake()
+
+    def mark_ready(self, value: object) -> None:
+        """The proc called ``token.ready(value)``: keep the value, release a gate."""
+        self.ready_value = value
+        if self.state is ProcState.STARTING:
+            self.move(ProcState.RUNNING)
+            self.wake()
+
+    def wake(self) -> None:
+        """Wake the supervisor if it waits on this proc (to begin, be ready, or end)."""
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            waiter.set()
+
+    def record_end(self, status: ProcStatus, result: object, error: BaseException | None) -> None:
+        """Store how this run ended and forget the live objects of the run."""
+        self.move(ProcState.ENDED)
+        self.status = status
+        self.result = result
+        self.error = error
+        self.scope = None
+        self.coro = None
+
+    def archive_error(self) -> None:
+        """Keep the last error in the history before a restart wipes the run's state."""
+        if self.error is not None:
+            self.history = (*self.history, self.error)[-HISTORY_LIMIT:]
+
+    def outcome(self) -> ProcOutcome:
+        status = self.status if self.status is not None else ProcStatus.NOT_STARTED
+        return ProcOutcome(
+            name=self.spec.name,
+            path=self.path,
+            status=status,
+            result=self.result,
+            error=self.error,
+            restarts=self.restarts,
+            children=self.children,
+            history=self.history,
+        )
+
+
+_LIVE = frozenset({ProcState.STARTING, ProcState.RUNNING, ProcState.STOPPING, ProcState.FORCING})

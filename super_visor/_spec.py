@@ -1,0 +1,34 @@
+"""ProcSpec: the frozen, fully resolved settings of one add_proc()/add_factory() call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, final
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._proc import SupportsRunProc
+    from ._restart import Backoff, Restart
+
+__all__ = ("ProcSpec",)
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcSpec:
+    """Everything the supervisor needs to know to start, stop and restart one proc.
+
+    Exactly one of ``proc`` and ``factory`` is set. ``grace`` is None only for a nested
+    supervisor given no grace of its own: it then takes as long as its children's graces need.
+    """
+
+    name: str
+    proc: SupportsRunProc | None
+    factory: Callable[[], object] | None
+    grace: float | None
+    wait_ready: bool
+    ready_timeout: float | None
+    restart: Restart
+    significant: bool
+    backoff: Backoff | None

@@ -1,0 +1,244 @@
+"""Supervisor: a validated tree of procs that can be started, embedded or nested.
+
+A `Supervisor` is immutable configuration; each ``start()`` (or each run as a nested proc)
+creates a fresh `SupervisorRun` holding the runtime state. That is what lets a parent restart
+a nested supervisor, and what keeps a finished run's report independent of the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, final
+
+import anyio
+
+from ._engine import RunSettings, SupervisorRun, log_stuck
+from ._errors import SupervisorError
+from ._signals import receive_stop_signals, signal_name
+from ._token import CancellationToken
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+
+    from ._outcome import SupervisorReport
+    from ._restart import Backoff, Strategy
+    from ._spec import ProcSpec
+
+__all__ = ("RunHandle", "Supervisor")
+
+
+@final
+class Supervisor:
+    """A tree of procs, started in declared order and stopped in reverse.
+
+    Made only by `SupervisorBuilder.build()`. A supervisor is itself a proc: add it to
+    another builder to nest it; it is ready once all its procs are, and stops its own procs
+    in reverse order as its step of the parent's shutdown.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("_active", "_settings", "backoff", "max_restarts", "name", "specs", "strategy", "within")
+
+    name: str
+    specs: tuple[ProcSpec, ...]
+    strategy: Strategy
+    max_restarts: int
+    within: float
+    backoff: Backoff | None
+
+    def __init__(self) -> None:
+        msg = "build a Supervisor with SupervisorBuilder(name).add_proc(...).build()"
+        raise TypeError(msg)
+
+    @classmethod
+    def _create(
+        cls, name: str, specs: tuple[ProcSpec, ...], settings: Mapping[str, object]
+    ) -> Supervisor:
+        self = object.__new__(cls)
+        self.name = name
+        self.specs = specs
+        self.strategy = settings["strategy"]  # type: ignore[assignment]
+        self.max_restarts = settings["max_restarts"]  # type: ignore[assignment]
+        self.within = settings["within"]  # type: ignore[assignment]
+        self.backoff = settings["backoff"]  # type: ignore[assignment]
+        interval = settings["stuck_report_interval"]
+        self._settings = RunSettings(stuck_report_interval=interval)  # type: ignore[arg-type]
+        self._active = False
+        return self
+
+    def __repr__(self) -> str:
+        return f"<Supervisor {self.name!r} with {len(self.specs)} proc(s)>"
+
+    async def run_proc(self, token: CancellationToken, /) -> SupervisorReport:
+        """Run as a proc: start the procs, stop them in reverse once *token* is cancelled."""
+        return await self._open_run(token, self.name).run()
+
+    def _open_run(
+        self, token: CancellationToken, path: str, _parent: RunSettings | None = None
+    ) -> SupervisorRun:
+        return SupervisorRun(path, self.specs, self._settings, token)
+
+    async def start(self, *, handle_signals: bool = True) -> SupervisorReport:
+        """Run the tree until it stops; return the report.
+
+        Start-up runs the procs in declared order (gating ones release the next when ready).
+        Shutdown begins on SIGINT/SIGTERM (with *handle_signals*, the default), when a
+        significant proc ends, or on a start-up failure; procs stop in reverse order, each
+        with its grace, then force. A second signal forces everything at once.
+
+        Returns:
+            The `SupervisorReport` when no proc's final outcome is FAILED.
+
+        Raises:
+            SupervisorError: when any proc failed; ``.report`` still names every outcome.
+            RuntimeError: when this supervisor is already running.
+        """
+        run = self._begin()
+        try:
+            if not handle_signals:
+                return await run.run()
+            return await _run_with_signals(run)
+        finally:
+            self._active = False
+
+    @contextlib.asynccontextmanager
+    async def running(self, *, handle_signals: bool = False) -> AsyncIterator[RunHandle]:
+        """Run the tree in the background for the duration of an ``async with`` block.
+
+        Enters once every proc is ready (for tests and embedding). Leaving the block shuts
+        the tree down and waits for it. When a proc fails, the block is cancelled and the
+        ``async with`` raises `SupervisorError`; the report is ``handle.report`` otherwise.
+        An exception raised by the block itself propagates unchanged after shutdown.
+        """
+        run = self._begin()
+        handle = RunHandle(run)
+        body_error: Exception | None = None
+        try:
+            with receive_stop_signals() if handle_signals else contextlib.nullcontext() as sigs:
+                async with anyio.create_task_group() as task_group:
+                    task_group.start_soon(handle._drive, task_group.cancel_scope)
+                    if sigs is not None:
+                        task_group.start_soon(_respond_to_signals, sigs, run)
+                    await run.wait_ready_or_done()
+                    try:
+                        yield handle
+                    except Exception as exc:  # noqa: BLE001 (re-raised below, unwrapped)
+                        body_error = exc
+                    finally:
+                        handle.shutdown("running() block exited")
+                    await handle.wait_stopped()
+                    task_group.cancel_scope.cancel()
+        finally:
+            self._active = False
+        if body_error is not None:
+            raise body_error
+        if handle._error is not None:
+            raise handle._error
+
+    def _begin(self) -> SupervisorRun:
+        if self._active:
+            msg = (
+                f"{self.name}: this supervisor is already running; a supervisor runs once at "
+                "a time (build another with SupervisorBuilder.build() to run two)"
+            )
+            raise RuntimeError(msg)
+        self._active = True
+        return self._open_run(CancellationToken(), self.name)
+
+
+@final
+class RunHandle:
+    """Controls a supervisor running under ``running()``.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("_done", "_error", "_report", "_run")
+
+    def __init__(self, run: SupervisorRun) -> None:
+        self._run = run
+        self._report: SupervisorReport | None = None
+        self._error: SupervisorError | None = None
+        self._done = anyio.Event()
+
+    def ready_value(self, path: str) -> object:
+        """The value the proc at *path* (e.g. ``"web"`` or ``"pipeline/consumer"``) passed
+        to ``token.ready()``; None if it has not called it."""
+        slot = self._run.find(path)
+        if slot is None:
+            known = ", ".join(s.spec.name for s in self._run.slots)
+            msg = f"{self._run.path}: no proc {path!r}; its procs are: {known}"
+            raise KeyError(msg)
+        return slot.ready_value
+
+    def shutdown(self, reason: str | None = None) -> None:
+        """Begin the graceful shutdown; returns at once. *reason* reaches every token."""
+        self._run.request_stop(reason or "handle.shutdown() called")
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the tree has stopped (its report exists)."""
+        return self._done.is_set()
+
+    async def wait_stopped(self) -> SupervisorReport:
+        """Wait until the tree has stopped and return its report (failed or not)."""
+        await self._done.wait()
+        assert self._report is not None
+        return self._report
+
+    @property
+    def report(self) -> SupervisorReport:
+        """The report, once the tree has stopped."""
+        if self._report is None:
+            msg = f"{self._run.path}: still running; the report exists once it has stopped"
+            raise RuntimeError(msg)
+        return self._report
+
+    async def _drive(self, scope: anyio.CancelScope) -> None:
+        try:
+            self._report = await self._run.run()
+        except SupervisorError as exc:
+            self._error = exc
+            self._report = exc.report
+            scope.cancel()
+        finally:
+            self._done.set()
+
+
+async def _run_with_signals(run: SupervisorRun) -> SupervisorReport:
+    """Run *run* with SIGINT/SIGTERM handled; errors are raised outside the task group so
+    they are not wrapped in its ExceptionGroup."""
+    report: SupervisorReport | None = None
+    error: SupervisorError | None = None
+    with receive_stop_signals() as signals:
+        async with anyio.create_task_group() as task_group:
+            if signals is not None:
+                task_group.start_soon(_respond_to_signals, signals, run)
+            try:
+                report = await run.run()
+            except SupervisorError as exc:
+                error = exc
+            finally:
+                task_group.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    assert report is not None
+    return report
+
+
+async def _respond_to_signals(signals: AsyncIterator[int], run: SupervisorRun) -> None:
+    """First signal: graceful shutdown. Second: force everything, then name what is stuck."""
+    received = 0
+    async for signum in signals:
+        received += 1
+        if received == 1:
+            run.request_stop(f"signal {signal_name(signum)}")
+        else:
+            run.force_all(signum, f"second signal {signal_name(signum)}")
+            break
+    interval = run.settings.stuck_report_interval
+    while True:
+        await anyio.sleep(interval)
+        for slot in run.live_slots():
+            log_stuck(slot)

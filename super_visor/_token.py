@@ -1,0 +1,129 @@
+"""CancellationToken: how a supervisor asks one proc to stop, and how the proc says it is ready.
+
+The token knows nothing about procs or supervisors. The supervisor hooks in through two
+private callbacks (``_on_cancel`` and ``_on_ready``) so that a cancel or a ready costs a plain
+function call, not a task or a wake-up of the event loop.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, final
+
+import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ("CancellationToken",)
+
+
+@final
+class CancellationToken:
+    """A cooperative stop request for one proc, plus its readiness signal.
+
+    Stopping is cooperative first: the supervisor cancels the token and gives the proc its
+    grace period to return; only then does it force-cancel the proc's task. A proc that
+    watches its token can therefore finish what it is doing, flush, and close cleanly.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_cancelled",
+        "_children",
+        "_event",
+        "_on_cancel",
+        "_on_ready",
+        "_ready",
+        "_reason",
+        "_ready_value",
+    )
+
+    def __init__(self) -> None:
+        self._cancelled = False
+        self._reason: str | None = None
+        # Created on the first wait() only: most tokens of a large tree are cancelled before
+        # anyone waits on them or are waited on once, and an event per token is memory.
+        self._event: anyio.Event | None = None
+        self._children: weakref.WeakSet[CancellationToken] | None = None
+        self._on_cancel: Callable[[str | None], None] | None = None
+        self._on_ready: Callable[[object], None] | None = None
+        self._ready = False
+        self._ready_value: object = None
+
+    def __repr__(self) -> str:
+        state = f"cancelled, reason={self._reason!r}" if self._cancelled else "active"
+        return f"<CancellationToken {state}>"
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether a stop has been requested."""
+        return self._cancelled
+
+    @property
+    def reason(self) -> str | None:
+        """The reason given with the first `cancel()`, or ``None``."""
+        return self._reason
+
+    async def wait(self) -> None:
+        """Return once a stop has been requested (at once if it already was).
+
+        Always a checkpoint, so it can itself be cancelled by an enclosing scope.
+        """
+        if self._cancelled:
+            await anyio.lowlevel.checkpoint()
+            return
+        if self._event is None:
+            self._event = anyio.Event()
+        await self._event.wait()
+
+    def cancel(self, reason: str | None = None) -> None:
+        """Ask the proc holding this token to stop.
+
+        Idempotent: only the first reason is kept, because the report must say why the stop
+        *started*, not who asked last. Never blocks; the supervisor enforces the grace period.
+        Child tokens are cancelled too, with the same reason.
+        """
+        if self._cancelled:
+            return
+        self._cancelled = True
+        self._reason = reason
+        if self._event is not None:
+            self._event.set()
+        if self._on_cancel is not None:
+            self._on_cancel(reason)
+        if self._children is not None:
+            for child in list(self._children):
+                child.cancel(reason)
+
+    def child(self) -> CancellationToken:
+        """Return a token that is cancelled whenever this one is (never the other way).
+
+        Hand it to a helper or a sub-task that must stop with the proc but may also be stopped
+        on its own. Children are held weakly, so per-request child tokens do not pile up.
+        Calling ``ready()`` on a child token has no effect on the proc's readiness.
+        """
+        child = CancellationToken()
+        if self._cancelled:
+            child.cancel(self._reason)
+        else:
+            if self._children is None:
+                self._children = weakref.WeakSet()
+            self._children.add(child)
+        return child
+
+    def ready(self, value: object = None) -> None:
+        """Say that the proc is ready; *value* becomes its ready value.
+
+        When the proc gates start-up (``wait_ready=True``) this releases the next proc. The
+        value is what ``handle.ready_value(name)`` returns, e.g. the port a server bound.
+        A second call is a no-op, so the first value stands.
+        """
+        if self._ready:
+            return
+        self._ready = True
+        self._ready_value = value
+        if self._on_ready is not None:
+            self._on_ready(value)
