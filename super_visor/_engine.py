@@ -31,12 +31,15 @@ import anyio.lowlevel
 from ._errors import StartupError, SupervisorError
 from ._lifecycle import ProcState, classify
 from ._outcome import ProcOutcome, ProcStatus, SupervisorReport
+from ._proc import FunctionProc
 from ._slot import Slot
 from ._stacks import format_coroutine_stack
 from ._token import CancellationToken
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+
+    from anyio import TaskHandle
 
     from ._proc import SupportsRunProc
     from ._spec import ProcSpec
@@ -80,7 +83,7 @@ class SupervisorRun:
         self.path = path
         self.settings = settings
         self.token = token
-        self.slots = [Slot(spec, f"{path}/{spec.name}", i) for i, spec in enumerate(specs)]
+        self.slots = [Slot(spec, path, i) for i, spec in enumerate(specs)]
         self.reason: str | None = None
         self.forced_by_signal: int | None = None
         self.stop_requested = False
@@ -194,7 +197,7 @@ class SupervisorRun:
         slot.began = False
         self._live += 1
         assert self._task_group is not None
-        self._task_group.start_soon(self._run_proc, slot, proc, token, name=slot.path)
+        slot.task = self._task_group.start_soon(self._run_proc, slot, proc, token)
         spec = slot.spec
         if not spec.wait_ready:
             await anyio.lowlevel.checkpoint()
@@ -230,33 +233,30 @@ class SupervisorRun:
     # ----------------------------------------------------------------- one proc's run
 
     async def _run_proc(self, slot: Slot, proc: SupportsRunProc, token: CancellationToken) -> None:
+        """The body of a proc's task. Its cancel scope is the task handle's own (anyio >=
+        4.16), which is what `_force` cancels: one scope per proc, none of our own."""
         result: object = None
         error: Exception | None = None
         try:
-            with anyio.CancelScope() as scope:
-                slot.scope = scope
-                if slot.forced:
-                    scope.cancel()
-                slot.mark_begun()
-                try:
-                    result = await self._call(slot, proc, token)
-                except Exception as exc:  # noqa: BLE001 (a proc's failure is its outcome)
-                    error = exc
+            slot.mark_begun()
+            try:
+                if isinstance(proc, FunctionProc):
+                    result = await proc.fn(token)  # one coroutine frame less per proc
+                elif (open_run := getattr(proc, "_open_run", None)) is not None:
+                    result = await self._run_nested(slot, open_run(token, slot.path))
+                else:
+                    result = await proc.run_proc(token)
+            except Exception as exc:  # noqa: BLE001 (a proc's failure is its outcome)
+                error = exc
         except BaseException as exc:
-            # Cancelled by an enclosing scope (the whole tree is being forced) or interrupted
-            # (KeyboardInterrupt): record the outcome, then let it propagate.
+            # Cancelled: forced by us, or by an enclosing scope forcing the whole tree; or
+            # interrupted (KeyboardInterrupt). Record the outcome, then let it propagate.
             cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
             self._proc_ended(slot, None, None if cancelled else exc, cancelled=True)
             raise
-        self._proc_ended(slot, result, error, cancelled=scope.cancelled_caught)
+        self._proc_ended(slot, result, error, cancelled=False)
 
-    async def _call(self, slot: Slot, proc: SupportsRunProc, token: CancellationToken) -> object:
-        open_run = getattr(proc, "_open_run", None)
-        if open_run is None:
-            coro = proc.run_proc(token)
-            slot.coro = coro
-            return await coro
-        child: NestedRun = open_run(token, slot.path, self.settings)
+    async def _run_nested(self, slot: Slot, child: NestedRun) -> SupervisorReport:
         self._children[slot.index] = child
         try:
             return await child.run()
@@ -328,12 +328,14 @@ class SupervisorRun:
         if not slot.live:
             return
         grace = slot.spec.grace
+        task = slot.task
+        assert task is not None
         with anyio.move_on_after(math.inf if grace is None else grace):
-            await _wait_on(slot)
+            await task.wait()
         if slot.live:
-            await self._force(slot)
+            await self._force(slot, task)
 
-    async def _force(self, slot: Slot) -> None:
+    async def _force(self, slot: Slot, task: TaskHandle[None]) -> None:
         logger.warning(
             "%s: still running after its grace of %ss; force-cancelling it",
             slot.path,
@@ -341,12 +343,11 @@ class SupervisorRun:
         )
         slot.forced = True
         slot.move(ProcState.FORCING)
-        if slot.scope is not None:
-            slot.scope.cancel()
+        task.cancel()
         interval = self.settings.stuck_report_interval
         while slot.live:
             with anyio.move_on_after(interval):
-                await _wait_on(slot)
+                await task.wait()
             if slot.live:
                 log_stuck(slot)
 
@@ -391,5 +392,5 @@ def log_stuck(slot: Slot) -> None:
         "%s: still running after it was force-cancelled (a shielded scope or a blocking "
         "call?); shutdown waits for it. Its stack:\n%s",
         slot.path,
-        format_coroutine_stack(slot.coro),
+        format_coroutine_stack(slot.task.coro if slot.task is not None else None),
     )

@@ -14,8 +14,8 @@ from ._outcome import ProcOutcome, ProcStatus
 
 if TYPE_CHECKING:
     import anyio
+    from anyio import TaskHandle
 
-    from ._proc import SupportsRunProc
     from ._spec import ProcSpec
     from ._token import CancellationToken
 
@@ -32,36 +32,33 @@ class Slot:
     __slots__ = (
         "began",
         "children",
-        "coro",
         "error",
         "forced",
         "history",
         "index",
-        "path",
-        "proc",
+        "parent_path",
         "ready_value",
         "restarts",
         "result",
-        "scope",
         "spec",
         "startup_error",
         "state",
         "status",
+        "task",
         "token",
         "waiter",
     )
 
-    def __init__(self, spec: ProcSpec, path: str, index: int) -> None:
+    def __init__(self, spec: ProcSpec, parent_path: str, index: int) -> None:
         self.spec = spec
-        self.path = path
+        #: The supervisor's path, shared by its slots; ``path`` is built only when needed.
+        self.parent_path = parent_path
         #: Position in declared order; stop order and restart groups are derived from it.
         self.index = index
         self.state = ProcState.PENDING
-        self.proc: SupportsRunProc | None = None
         self.token: CancellationToken | None = None
-        self.scope: anyio.CancelScope | None = None
-        #: The running run_proc coroutine, kept only to print its stack if it gets stuck.
-        self.coro: object = None
+        #: The current run's task; cancelling it forces the proc (its scope is the task's).
+        self.task: TaskHandle[None] | None = None
         #: Set by the supervisor while it waits for this proc to begin, be ready, or end.
         self.waiter: anyio.Event | None = None
         self.began = False
@@ -78,6 +75,11 @@ class Slot:
 
     def __repr__(self) -> str:
         return f"<Slot {self.path} {self.state.name}>"
+
+    @property
+    def path(self) -> str:
+        """``app/pipeline/consumer``."""
+        return f"{self.parent_path}/{self.spec.name}"
 
     @property
     def live(self) -> bool:
@@ -114,13 +116,11 @@ class Slot:
             waiter.set()
 
     def record_end(self, status: ProcStatus, result: object, error: BaseException | None) -> None:
-        """Store how this run ended and forget the live objects of the run."""
+        """Store how this run ended."""
         self.move(ProcState.ENDED)
         self.status = status
         self.result = result
         self.error = error
-        self.scope = None
-        self.coro = None
 
     def archive_error(self) -> None:
         """Keep the last error in the history before a restart wipes the run's state."""

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
 __all__ = ("CancellationToken",)
 
@@ -67,17 +67,18 @@ class CancellationToken:
         """The reason given with the first `cancel()`, or ``None``."""
         return self._reason
 
-    async def wait(self) -> None:
-        """Return once a stop has been requested (at once if it already was).
+    def wait(self) -> Awaitable[None]:
+        """``await token.wait()`` returns once a stop has been requested (at once if it was).
 
-        Always a checkpoint, so it can itself be cancelled by an enclosing scope.
+        Always a checkpoint, so it can itself be cancelled by an enclosing scope. It hands
+        back the event's own awaitable instead of being a coroutine itself: one frame less
+        for every idle proc of a large tree.
         """
         if self._cancelled:
-            await anyio.lowlevel.checkpoint()
-            return
+            return anyio.lowlevel.checkpoint()
         if self._event is None:
             self._event = anyio.Event()
-        await self._event.wait()
+        return self._event.wait()
 
     def cancel(self, reason: str | None = None) -> None:
         """Ask the proc holding this token to stop.
