@@ -141,4 +141,4 @@ class Slot:
         )
 
 
-_LIVE = frozenset({ProcState.STARTING, ProcState.RUNNING, ProcState.STOPPING, ProcState.FORCING})
+_LIVE = (ProcState.STARTING, ProcState.RUNNING, ProcState.STOPPING, ProcState.FORCING)
