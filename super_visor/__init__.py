@@ -38,6 +38,7 @@ __all__ = (
     "RestartLimitExceeded",
     "RunHandle",
     "StartupError",
+    "Strategy",
     "Supervisor",
     "SupervisorBuilder",
     "SupervisorError",

@@ -23,15 +23,17 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import deque
 from typing import TYPE_CHECKING, Protocol, final
 
 import anyio
 import anyio.lowlevel
 
-from ._errors import StartupError, SupervisorError
+from ._errors import RestartLimitExceeded, StartupError, SupervisorError
 from ._lifecycle import ProcState, classify
 from ._outcome import ProcOutcome, ProcStatus, SupervisorReport
 from ._proc import FunctionProc
+from ._restart import IntensityWindow, Restart, Strategy, restart_group
 from ._slot import Slot
 from ._stacks import format_coroutine_stack
 from ._token import CancellationToken
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
     from anyio import TaskHandle
 
     from ._proc import SupportsRunProc
+    from ._restart import Backoff
     from ._spec import ProcSpec
 
 __all__ = ("NestedRun", "RunSettings", "SupervisorRun")
@@ -63,9 +66,21 @@ class NestedRun(Protocol):
 class RunSettings:
     """The supervisor-wide settings one run needs (resolved by the builder)."""
 
-    __slots__ = ("stuck_report_interval",)
+    __slots__ = ("backoff", "max_restarts", "strategy", "stuck_report_interval", "within")
 
-    def __init__(self, *, stuck_report_interval: float) -> None:
+    def __init__(
+        self,
+        *,
+        strategy: Strategy,
+        max_restarts: int,
+        within: float,
+        backoff: Backoff | None,
+        stuck_report_interval: float,
+    ) -> None:
+        self.strategy = strategy
+        self.max_restarts = max_restarts
+        self.within = within
+        self.backoff = backoff
         self.stuck_report_interval = stuck_report_interval
 
 
@@ -93,9 +108,13 @@ class SupervisorRun:
         # Created here, so a run must be made inside async code (it always is).
         self._stop_event = anyio.Event()
         self._ready_or_done = anyio.Event()
-        self._startup_scope: anyio.CancelScope | None = None
+        self._wakeup = anyio.Event()
+        self._start_scope: anyio.CancelScope | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         self._children: dict[int, NestedRun] = {}
+        self._pending_restarts: deque[Slot] = deque()
+        self._intensity = IntensityWindow(settings.max_restarts, settings.within)
+        self._restart_limit: RestartLimitExceeded | None = None
 
     # ----------------------------------------------------------------- the whole run
 
@@ -113,7 +132,7 @@ class SupervisorRun:
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
                 await self._start_all()
-                await self._stop_event.wait()
+                await self._supervise()
                 await self._stop_all()
         finally:
             self.token._on_cancel = None
@@ -129,9 +148,10 @@ class SupervisorRun:
         self.stop_requested = True
         self.reason = reason or "stop requested"
         logger.info("%s: shutting down (%s)", self.path, self.reason)
-        if self._startup_scope is not None:
-            self._startup_scope.cancel()
+        if self._start_scope is not None:
+            self._start_scope.cancel()
         self._stop_event.set()
+        self._wakeup.set()
 
     def force_all(self, signum: int | None, reason: str) -> None:
         """Force-cancel every proc still running, in the whole tree, at once."""
@@ -172,20 +192,24 @@ class SupervisorRun:
     # ----------------------------------------------------------------- start-up
 
     async def _start_all(self) -> None:
-        with anyio.CancelScope() as scope:
-            self._startup_scope = scope
-            for slot in self.slots:
-                if self.stop_requested:
-                    break
-                await self._start_slot(slot)
-        self._startup_scope = None
+        await self._start_group(self.slots)
         self._starting = False
         if not self.stop_requested:
             self.all_ready = True
             self.token.ready()
             self._ready_or_done.set()
-            if self._live == 0:
+            if self._live == 0 and not self._pending_restarts:
                 self.request_stop("no procs left running")
+
+    async def _start_group(self, slots: Sequence[Slot]) -> None:
+        """Start *slots* in order, gating as declared; a stop request cuts it short."""
+        with anyio.CancelScope() as scope:
+            self._start_scope = scope
+            for slot in slots:
+                if self.stop_requested:
+                    break
+                await self._start_slot(slot)
+        self._start_scope = None
 
     async def _start_slot(self, slot: Slot) -> None:
         proc = self._make_proc(slot)
@@ -194,7 +218,7 @@ class SupervisorRun:
         token = slot.token = CancellationToken()
         token._on_ready = slot.mark_ready
         slot.move(ProcState.STARTING)
-        slot.began = False
+        slot.started_at = anyio.current_time()
         self._live += 1
         assert self._task_group is not None
         slot.task = self._task_group.start_soon(self._run_proc, slot, proc, token)
@@ -304,24 +328,86 @@ class SupervisorRun:
     def _ended_on_its_own(self, slot: Slot) -> None:
         if self.stop_requested:
             return
-        if slot.spec.significant:
+        if slot.spec.restart.wants_restart(failed=slot.status is ProcStatus.FAILED):
+            slot.move(ProcState.RESTARTING)
+            self._pending_restarts.append(slot)
+            self._wakeup.set()
+        elif slot.spec.significant:
             status = slot.status.value if slot.status is not None else "ended"
             self.request_stop(f"proc '{slot.path}' {status}")
-        elif self._live == 0 and not self._starting:
+        elif self._live == 0 and not self._starting and not self._pending_restarts:
             self.request_stop("no procs left running")
+
+    # ----------------------------------------------------------------- restarts
+
+    async def _supervise(self) -> None:
+        """Between start-up and shutdown: carry out restarts, one at a time, in order.
+
+        Restarts run here, in the supervisor's own task, never in the ended proc's task: like
+        an OTP supervisor handling one exit signal at a time, so two crashes never restart
+        overlapping groups concurrently.
+        """
+        while not self.stop_requested:
+            if self._pending_restarts:
+                await self._restart(self._pending_restarts.popleft())
+                continue
+            self._wakeup = anyio.Event()
+            await self._wakeup.wait()
+
+    async def _restart(self, trigger: Slot) -> None:
+        settings = self.settings
+        if not self._intensity.add(anyio.current_time()):
+            self._restart_limit = RestartLimitExceeded(
+                self.path, trigger.path, settings.max_restarts, settings.within
+            )
+            trigger.move(ProcState.ENDED)
+            self.request_stop(f"restart limit exceeded (last ended: '{trigger.path}')")
+            return
+        group = restart_group(settings.strategy, self.slots, trigger.index)
+        comeback = [s for s in group if s is trigger or self._comes_back(s)]
+        reason = f"restarting: sibling '{trigger.path}' ended"
+        for slot in reversed(group):
+            if slot.live:
+                await self._stop_slot(slot, reason)
+        await self._backoff(trigger)
+        for slot in comeback:
+            slot.prepare_restart()
+        logger.info("%s: restarting %s", self.path, ", ".join(s.spec.name for s in comeback))
+        await self._start_group(comeback)
+
+    def _comes_back(self, slot: Slot) -> bool:
+        """Whether a sibling in a restart group is started again (OTP's rules)."""
+        if slot in self._pending_restarts:
+            self._pending_restarts.remove(slot)
+            return True
+        return slot.live and slot.spec.restart is not Restart.TEMPORARY
+
+    async def _backoff(self, trigger: Slot) -> None:
+        """Wait the trigger's backoff delay; a stop request ends the wait at once."""
+        backoff = trigger.spec.backoff
+        if backoff is None:
+            return
+        ran_for = anyio.current_time() - trigger.started_at
+        if ran_for >= backoff.maximum:
+            trigger.backoff_attempt = 0  # it was stable for the longest delay: healthy again
+        delay = backoff.delay(trigger.backoff_attempt)
+        trigger.backoff_attempt += 1
+        logger.info("%s: restarting in %.3gs (backoff)", trigger.path, delay)
+        with anyio.move_on_after(delay):
+            await self._stop_event.wait()
 
     # ----------------------------------------------------------------- shutdown
 
     async def _stop_all(self) -> None:
         for slot in reversed(self.slots):
             if slot.live:
-                await self._stop_slot(slot)
+                await self._stop_slot(slot, self.reason)
 
-    async def _stop_slot(self, slot: Slot) -> None:
+    async def _stop_slot(self, slot: Slot, reason: str | None) -> None:
         token = slot.token
         assert token is not None
         slot.move(ProcState.STOPPING)
-        token.cancel(self.reason)
+        token.cancel(reason)
         # A proc that returns as soon as its token is cancelled has ended after one trip
         # through the scheduler; only slower ones cost an event and a deadline.
         await anyio.lowlevel.checkpoint()
@@ -358,17 +444,24 @@ class SupervisorRun:
             if slot.state is ProcState.PENDING:
                 slot.move(ProcState.ENDED)
                 slot.status = ProcStatus.NOT_STARTED
+            elif slot.state is ProcState.RESTARTING:
+                slot.move(ProcState.ENDED)  # shutdown came first: its last outcome stands
 
     def _report(self) -> SupervisorReport:
         report = SupervisorReport(
             self.path, self.outcomes(), self.reason or "stopped", self.forced_by_signal
         )
-        failures = [s.error for s in self.slots if s.status is ProcStatus.FAILED]
-        if not failures:
+        failed = [s for s in self.slots if s.status is ProcStatus.FAILED]
+        errors = [s.error for s in failed if isinstance(s.error, Exception)]
+        if self._restart_limit is not None:
+            errors.insert(0, self._restart_limit)
+        if not errors:
             return report
-        names = ", ".join(s.path for s in self.slots if s.status is ProcStatus.FAILED)
-        errors = [e for e in failures if isinstance(e, Exception)]
-        raise SupervisorError(f"{self.path}: {len(failures)} proc(s) failed: {names}", errors, report)
+        what = ", ".join(s.path for s in failed) or "none"
+        message = f"{self.path}: {len(failed)} proc(s) failed: {what}"
+        if self._restart_limit is not None:
+            message = f"{self.path}: restart limit exceeded; failed procs: {what}"
+        raise SupervisorError(message, errors, report)
 
 
 async def _wait_on(slot: Slot) -> None:

@@ -11,9 +11,14 @@ import math
 import random
 from collections import deque
 from dataclasses import dataclass
-from typing import final
+from typing import TYPE_CHECKING, TypeVar, final
 
-__all__ = ("Backoff", "IntensityWindow", "Restart", "Strategy")
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+T = TypeVar("T")
+
+__all__ = ("Backoff", "IntensityWindow", "Restart", "Strategy", "restart_group")
 
 
 class Restart(enum.Enum):
@@ -100,3 +105,12 @@ class IntensityWindow:
         while times and times[0] <= horizon and not math.isinf(self.within):
             times.popleft()
         return len(times) <= self.max_restarts
+
+
+def restart_group(strategy: Strategy, slots: Sequence[T], index: int) -> Sequence[T]:
+    """The procs, in declared order, that *strategy* restarts when proc *index* ended."""
+    if strategy is Strategy.ONE_FOR_ONE:
+        return slots[index : index + 1]
+    if strategy is Strategy.ONE_FOR_ALL:
+        return slots
+    return slots[index:]

@@ -30,6 +30,7 @@ class Slot:
     """Runtime state of one proc; mutated only by its supervisor run and its runner task."""
 
     __slots__ = (
+        "backoff_attempt",
         "began",
         "children",
         "error",
@@ -41,6 +42,7 @@ class Slot:
         "restarts",
         "result",
         "spec",
+        "started_at",
         "startup_error",
         "state",
         "status",
@@ -66,6 +68,9 @@ class Slot:
         self.ready_value: object = None
         #: Set when start-up gave up on this proc (ready_timeout); becomes its error.
         self.startup_error: BaseException | None = None
+        #: When the current run started (anyio clock), for the backoff's stability rule.
+        self.started_at = 0.0
+        self.backoff_attempt = 0
         self.status: ProcStatus | None = None
         self.result: object = None
         self.error: BaseException | None = None
@@ -126,6 +131,19 @@ class Slot:
         """Keep the last error in the history before a restart wipes the run's state."""
         if self.error is not None:
             self.history = (*self.history, self.error)[-HISTORY_LIMIT:]
+
+    def prepare_restart(self) -> None:
+        """Forget the last run (keeping its error in the history) before starting again."""
+        self.archive_error()
+        self.restarts += 1
+        self.status = None
+        self.result = None
+        self.error = None
+        self.startup_error = None
+        self.forced = False
+        self.began = False
+        self.ready_value = None
+        self.children = ()
 
     def outcome(self) -> ProcOutcome:
         status = self.status if self.status is not None else ProcStatus.NOT_STARTED

@@ -62,8 +62,13 @@ class Supervisor:
         self.max_restarts = settings["max_restarts"]  # type: ignore[assignment]
         self.within = settings["within"]  # type: ignore[assignment]
         self.backoff = settings["backoff"]  # type: ignore[assignment]
-        interval = settings["stuck_report_interval"]
-        self._settings = RunSettings(stuck_report_interval=interval)  # type: ignore[arg-type]
+        self._settings = RunSettings(
+            strategy=self.strategy,
+            max_restarts=self.max_restarts,
+            within=self.within,
+            backoff=self.backoff,
+            stuck_report_interval=settings["stuck_report_interval"],  # type: ignore[arg-type]
+        )
         self._active = False
         return self
 
