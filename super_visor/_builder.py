@@ -7,6 +7,7 @@ must never surface later as a hang or as a silently ignored setting.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from typing import TYPE_CHECKING, Self, final
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = ("SupervisorBuilder",)
-
-_UNSET: object = object()
 
 
 @final
@@ -61,7 +60,7 @@ class SupervisorBuilder:
         stuck_report_interval: float = 5.0,
     ) -> None:
         self.name = name
-        self._defaults = {
+        self._defaults: dict[str, object] = {
             "grace": grace,
             "ready_timeout": ready_timeout,
             "strategy": strategy,
@@ -186,7 +185,8 @@ class _Validator:
             names.add(spec.name)
             specs.append(spec)
         self._building.pop()
-        return Supervisor._create(builder.name, tuple(specs), defaults)
+        child_spec = functools.partial(_dynamic_spec, path, defaults)
+        return Supervisor._create(builder.name, tuple(specs), defaults, child_spec)
 
     def _spec(self, path: str, entry: _Entry, defaults: dict[str, object]) -> ProcSpec:
         options = entry.options
@@ -241,6 +241,19 @@ class _Validator:
                     f"this proc object was already added as {first}",
                     "create a separate instance for each place, or use add_factory()",
                 )
+
+
+def _dynamic_spec(
+    path: str, defaults: dict[str, object], proc: object, options: dict[str, object]
+) -> ProcSpec:
+    """Validate one child started on a running supervisor (``handle.start_child``).
+
+    Same rules as ``add_proc``, except that a dynamic child is not significant unless told:
+    a per-job or per-connection proc ending must not stop the application.
+    """
+    options = {key: value for key, value in options.items() if value is not None}
+    options.setdefault("significant", False)
+    return _Validator()._spec(path, _Entry(proc, None, options), defaults)
 
 
 def _tree_procs(sup: Supervisor) -> list[object]:

@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Protocol, final
 import anyio
 import anyio.lowlevel
 
-from ._errors import RestartLimitExceeded, StartupError, SupervisorError
+from ._errors import ConfigError, RestartLimitExceeded, StartupError, SupervisorError
+from ._factory import ResourceScope, call_factory, check_product
 from ._lifecycle import ProcState, classify
 from ._outcome import ProcOutcome, ProcStatus, SupervisorReport
 from ._proc import FunctionProc
-from ._restart import IntensityWindow, Restart, Strategy, restart_group
+from ._restart import IntensityWindow, Restart, restart_group
 from ._slot import Slot
 from ._stacks import format_coroutine_stack
 from ._token import CancellationToken
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from anyio import TaskHandle
 
     from ._proc import SupportsRunProc
-    from ._restart import Backoff
+    from ._restart import Backoff, Strategy
     from ._spec import ProcSpec
 
 __all__ = ("NestedRun", "RunSettings", "SupervisorRun")
@@ -115,6 +116,10 @@ class SupervisorRun:
         self._pending_restarts: deque[Slot] = deque()
         self._intensity = IntensityWindow(settings.max_restarts, settings.within)
         self._restart_limit: RestartLimitExceeded | None = None
+        #: Children started on the running supervisor, in start order (newest last).
+        self._dynamic: dict[str, Slot] = {}
+        self._next_index = len(self.slots)
+        self._child_start_scopes: set[anyio.CancelScope] = set()
 
     # ----------------------------------------------------------------- the whole run
 
@@ -150,6 +155,8 @@ class SupervisorRun:
         logger.info("%s: shutting down (%s)", self.path, self.reason)
         if self._start_scope is not None:
             self._start_scope.cancel()
+        for scope in self._child_start_scopes:
+            scope.cancel()
         self._stop_event.set()
         self._wakeup.set()
 
@@ -166,12 +173,16 @@ class SupervisorRun:
         """Return once every proc is ready, or once the run has ended (start-up failed)."""
         await self._ready_or_done.wait()
 
+    def all_slots(self) -> list[Slot]:
+        """Static procs in declared order, then dynamic children in start order."""
+        return [*self.slots, *self._dynamic.values()]
+
     def outcomes(self) -> tuple[ProcOutcome, ...]:
-        return tuple(slot.outcome() for slot in self.slots)
+        return tuple(slot.outcome() for slot in self.all_slots())
 
     def live_slots(self) -> Iterator[Slot]:
         """Every proc whose task may still run, depth-first, nested supervisors included."""
-        for slot in self.slots:
+        for slot in self.all_slots():
             if slot.live:
                 yield slot
                 child = self._children.get(slot.index)
@@ -181,13 +192,67 @@ class SupervisorRun:
     def find(self, path: str) -> Slot | None:
         """The slot at *path* (relative to this supervisor), looking into nested runs."""
         head, _, rest = path.partition("/")
-        for slot in self.slots:
+        for slot in self.all_slots():
             if slot.spec.name == head:
                 if not rest:
                     return slot
                 child = self._children.get(slot.index)
                 return child.find(rest) if isinstance(child, SupervisorRun) else None
         return None
+
+    # ----------------------------------------------------------------- dynamic children
+
+    async def start_child(self, spec: ProcSpec) -> object:
+        """Start a dynamic child; return its ready value or raise why it did not start."""
+        if self.stop_requested:
+            msg = f"{self.path}: shutting down ({self.reason}); cannot start {spec.name!r}"
+            raise RuntimeError(msg)
+        if spec.name in self._dynamic or any(s.spec.name == spec.name for s in self.slots):
+            raise ConfigError(
+                f"{self.path}/{spec.name}",
+                "a proc with this name is already in this supervisor",
+                "give the child a unique name, e.g. name=f'conn-{n}'",
+            )
+        slot = Slot(spec, self.path, self._next_index)
+        self._next_index += 1
+        self._dynamic[spec.name] = slot
+        with anyio.CancelScope() as scope:
+            self._child_start_scopes.add(scope)
+            try:
+                await self._start_slot(slot)
+            finally:
+                self._child_start_scopes.discard(scope)
+        if slot.startup_error is not None or (slot.status is ProcStatus.FAILED and slot.began):
+            await self._discard_failed_child(slot)
+        return slot.ready_value
+
+    async def _discard_failed_child(self, slot: Slot) -> None:
+        if slot.live:
+            await self._stop_slot(slot, "failed to start")
+        del self._dynamic[slot.spec.name]
+        error = slot.error
+        if isinstance(error, StartupError):
+            raise error
+        raise StartupError(slot.path, "raised before it was ready") from error
+
+    async def stop_child(self, name: str, reason: str) -> ProcOutcome:
+        slot = self._dynamic.get(name)
+        if slot is None:
+            known = ", ".join(self._dynamic) or "none"
+            msg = f"{self.path}: no dynamic child {name!r}; running dynamic children: {known}"
+            raise KeyError(msg)
+        if slot.state in (ProcState.RUNNING, ProcState.STARTING):
+            await self._stop_slot(slot, reason)
+        elif slot.task is not None and slot.live:
+            await slot.task.wait()  # the shutdown is already stopping it
+        self._dynamic.pop(name, None)
+        if slot.state is ProcState.RESTARTING:
+            self._pending_restarts.remove(slot)
+            slot.move(ProcState.ENDED)
+        return slot.outcome()
+
+    def _is_dynamic(self, slot: Slot) -> bool:
+        return slot.index >= len(self.slots)
 
     # ----------------------------------------------------------------- start-up
 
@@ -234,13 +299,11 @@ class SupervisorRun:
         if timeout.cancelled_caught and slot.state is ProcState.STARTING:
             self._fail_startup(slot, f"not ready within {spec.ready_timeout:g}s (ready_timeout)")
 
-    def _make_proc(self, slot: Slot) -> SupportsRunProc | None:
+    def _make_proc(self, slot: Slot) -> SupportsRunProc | ResourceScope | None:
         spec = slot.spec
         if spec.factory is None:
             assert spec.proc is not None
             return spec.proc
-        from ._factory import call_factory  # noqa: PLC0415 (only trees with factories pay)
-
         try:
             return call_factory(slot.path, spec.factory)
         except Exception as exc:  # noqa: BLE001 (the user's factory: its error is the outcome)
@@ -252,11 +315,14 @@ class SupervisorRun:
 
     def _fail_startup(self, slot: Slot, problem: str) -> None:
         slot.startup_error = StartupError(slot.path, problem)
-        self.request_stop(f"proc '{slot.path}' {problem}")
+        if not self._is_dynamic(slot):
+            self.request_stop(f"proc '{slot.path}' {problem}")
 
     # ----------------------------------------------------------------- one proc's run
 
-    async def _run_proc(self, slot: Slot, proc: SupportsRunProc, token: CancellationToken) -> None:
+    async def _run_proc(
+        self, slot: Slot, proc: SupportsRunProc | ResourceScope, token: CancellationToken
+    ) -> None:
         """The body of a proc's task. Its cancel scope is the task handle's own (anyio >=
         4.16), which is what `_force` cancels: one scope per proc, none of our own."""
         result: object = None
@@ -266,6 +332,8 @@ class SupervisorRun:
             try:
                 if isinstance(proc, FunctionProc):
                     result = await proc.fn(token)  # one coroutine frame less per proc
+                elif isinstance(proc, ResourceScope):
+                    result = await self._run_scoped(slot, proc, token)
                 elif (open_run := getattr(proc, "_open_run", None)) is not None:
                     result = await self._run_nested(slot, open_run(token, slot.path))
                 else:
@@ -279,6 +347,16 @@ class SupervisorRun:
             self._proc_ended(slot, None, None if cancelled else exc, cancelled=True)
             raise
         self._proc_ended(slot, result, error, cancelled=False)
+
+    async def _run_scoped(
+        self, slot: Slot, scope: ResourceScope, token: CancellationToken
+    ) -> object:
+        """Enter the factory's resource scope, run the proc it yields, then close the scope."""
+        async with scope.manager as product:
+            proc = check_product(slot.path, product, "its factory's context manager yielded")
+            if (open_run := getattr(proc, "_open_run", None)) is not None:
+                return await self._run_nested(slot, open_run(token, slot.path))
+            return await proc.run_proc(token)
 
     async def _run_nested(self, slot: Slot, child: NestedRun) -> SupervisorReport:
         self._children[slot.index] = child
@@ -310,6 +388,8 @@ class SupervisorRun:
         )
         stopped_by_us = slot.state in (ProcState.STOPPING, ProcState.FORCING)
         self._record_end(slot, status, result, error)
+        if self._is_dynamic(slot) and (before_ready or slot.startup_error is not None):
+            return  # start_child() raises it to its caller; the tree runs on
         if before_ready and error is not None:
             self.request_stop(f"proc '{slot.path}' failed to start")
         elif not stopped_by_us:
@@ -335,6 +415,8 @@ class SupervisorRun:
         elif slot.spec.significant:
             status = slot.status.value if slot.status is not None else "ended"
             self.request_stop(f"proc '{slot.path}' {status}")
+        elif self._is_dynamic(slot) and slot.status is not ProcStatus.FAILED:
+            del self._dynamic[slot.spec.name]  # ended cleanly: nothing left to report
         elif self._live == 0 and not self._starting and not self._pending_restarts:
             self.request_stop("no procs left running")
 
@@ -363,7 +445,10 @@ class SupervisorRun:
             trigger.move(ProcState.ENDED)
             self.request_stop(f"restart limit exceeded (last ended: '{trigger.path}')")
             return
-        group = restart_group(settings.strategy, self.slots, trigger.index)
+        if self._is_dynamic(trigger):
+            group: Sequence[Slot] = (trigger,)  # dynamic children restart one-for-one
+        else:
+            group = restart_group(settings.strategy, self.slots, trigger.index)
         comeback = [s for s in group if s is trigger or self._comes_back(s)]
         reason = f"restarting: sibling '{trigger.path}' ended"
         for slot in reversed(group):
@@ -399,9 +484,16 @@ class SupervisorRun:
     # ----------------------------------------------------------------- shutdown
 
     async def _stop_all(self) -> None:
+        """Dynamic children first, newest first; then the static procs in reverse order."""
+        for slot in reversed([*self._dynamic.values()]):
+            if slot.state in (ProcState.RUNNING, ProcState.STARTING):
+                await self._stop_slot(slot, self.reason)
         for slot in reversed(self.slots):
             if slot.live:
                 await self._stop_slot(slot, self.reason)
+        for slot in self._dynamic.values():
+            if slot.live and slot.task is not None:
+                await slot.task.wait()  # a stop_child() in flight finishes its own stop
 
     async def _stop_slot(self, slot: Slot, reason: str | None) -> None:
         token = slot.token
@@ -440,7 +532,7 @@ class SupervisorRun:
     # ----------------------------------------------------------------- the report
 
     def _mark_not_started(self) -> None:
-        for slot in self.slots:
+        for slot in self.all_slots():
             if slot.state is ProcState.PENDING:
                 slot.move(ProcState.ENDED)
                 slot.status = ProcStatus.NOT_STARTED
@@ -451,7 +543,7 @@ class SupervisorRun:
         report = SupervisorReport(
             self.path, self.outcomes(), self.reason or "stopped", self.forced_by_signal
         )
-        failed = [s for s in self.slots if s.status is ProcStatus.FAILED]
+        failed = [s for s in self.all_slots() if s.status is ProcStatus.FAILED]
         errors = [s.error for s in failed if isinstance(s.error, Exception)]
         if self._restart_limit is not None:
             errors.insert(0, self._restart_limit)

@@ -76,7 +76,7 @@ class RestartLimitExceeded(Exception):
         )
 
 
-class SupervisorError(ExceptionGroup[Exception]):  # noqa: N818 (name fixed by API.md)
+class SupervisorError(ExceptionGroup[Exception]):
     """One or more procs failed; raised by ``start()`` and ``running()``.
 
     Holds one sub-exception per failed proc (a nested supervisor's failure is its own

@@ -1,33 +1,55 @@
-"""Calling an add_factory() factory and checking what it made, at each start."""
+"""Calling an add_factory() factory and checking what it made, at each start.
+
+A factory returns either a proc (a fresh one each time) or an *async context manager that
+yields one*: the resource scope of the proc's subtree. The scope is entered when the proc
+starts and exited once it has stopped, so resources the subtree shares (a channel, a pool)
+are created fresh at every restart and closed after the last proc using them has stopped.
+"""
 
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 from ._errors import StartupError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from contextlib import AbstractAsyncContextManager
 
     from ._proc import SupportsRunProc
 
-__all__ = ("call_factory",)
+__all__ = ("ResourceScope", "call_factory", "check_product")
 
 
-def call_factory(path: str, factory: Callable[[], object]) -> SupportsRunProc:
-    """Return a fresh proc from *factory*, or raise StartupError naming what came back.
+@final
+class ResourceScope:
+    """A factory product that is an async context manager yielding the proc to run."""
 
-    The product can only be checked now: the factory runs at each start and restart.
-    """
+    __slots__ = ("manager",)
+
+    def __init__(self, manager: AbstractAsyncContextManager[object]) -> None:
+        self.manager = manager
+
+
+def call_factory(path: str, factory: Callable[[], object]) -> SupportsRunProc | ResourceScope:
+    """Return a fresh product of *factory*, or raise StartupError naming what came back."""
     product = factory()
+    if hasattr(product, "__aenter__") and hasattr(product, "__aexit__"):
+        return ResourceScope(product)
+    return check_product(path, product, "its factory returned")
+
+
+def check_product(path: str, product: object, source: str) -> SupportsRunProc:
+    """*product* as a proc, or StartupError: it can only be checked at start."""
     run_proc = getattr(product, "run_proc", None)
     if run_proc is None or not inspect.iscoroutinefunction(run_proc):
         if inspect.iscoroutine(product):
             product.close()
         problem = (
-            f"its factory returned {product!r}, which is not a proc; return a ManagedProc, "
-            "an object with 'async def run_proc(self, token)', or a Supervisor"
+            f"{source} {product!r}, which is not a proc; return a ManagedProc, an object "
+            "with 'async def run_proc(self, token)', a Supervisor, or an async context "
+            "manager yielding one of these"
         )
         raise StartupError(path, problem)
     return product  # type: ignore[return-value]

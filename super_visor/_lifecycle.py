@@ -11,7 +11,7 @@ import enum
 
 from ._outcome import ProcStatus
 
-__all__ = ("ProcState", "classify", "check_transition")
+__all__ = ("ProcState", "check_transition", "classify")
 
 
 class ProcState(enum.Enum):

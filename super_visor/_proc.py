@@ -87,8 +87,9 @@ def is_async_callable(obj: object) -> bool:
         obj = obj.func
     if inspect.iscoroutinefunction(obj):
         return True
-    call = getattr(type(obj), "__call__", None)
-    return not inspect.isfunction(obj) and inspect.iscoroutinefunction(call)
+    return not inspect.isfunction(obj) and inspect.iscoroutinefunction(
+        getattr(type(obj), "__call__", None)  # noqa: B004 (we need the method, not callable())
+    )
 
 
 def function_name(fn: object) -> str | None:

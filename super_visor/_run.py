@@ -76,7 +76,7 @@ async def _start(sup: Supervisor, handle_signals: bool) -> SupervisorReport:
     return await sup.start(handle_signals=handle_signals)
 
 
-class _default_log_handler:  # noqa: N801 (used as a context manager, reads like one)
+class _default_log_handler:
     """Show super_visor's INFO lines on stderr unless the app configured logging itself."""
 
     def __init__(self) -> None:

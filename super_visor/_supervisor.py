@@ -18,11 +18,15 @@ from ._signals import receive_stop_signals, signal_name
 from ._token import CancellationToken
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Callable, Mapping
 
-    from ._outcome import SupervisorReport
-    from ._restart import Backoff, Strategy
+    from ._outcome import ProcOutcome, SupervisorReport
+    from ._restart import Backoff, Restart, Strategy
     from ._spec import ProcSpec
+
+    #: Validates a dynamic child (proc, options) into a spec. Made by the builder, which
+    #: owns all validation, and handed in so this module never imports the builder.
+    ChildSpecFactory = Callable[[object, dict[str, object]], ProcSpec]
 
 __all__ = ("RunHandle", "Supervisor")
 
@@ -38,10 +42,23 @@ class Supervisor:
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_active", "_settings", "backoff", "max_restarts", "name", "specs", "strategy", "within")
+    __slots__ = (
+        "_active",
+        "_child_spec",
+        "_settings",
+        "backoff",
+        "max_restarts",
+        "name",
+        "specs",
+        "strategy",
+        "within",
+    )
 
     name: str
     specs: tuple[ProcSpec, ...]
+    _active: bool
+    _child_spec: ChildSpecFactory
+    _settings: RunSettings
     strategy: Strategy
     max_restarts: int
     within: float
@@ -53,9 +70,14 @@ class Supervisor:
 
     @classmethod
     def _create(
-        cls, name: str, specs: tuple[ProcSpec, ...], settings: Mapping[str, object]
+        cls,
+        name: str,
+        specs: tuple[ProcSpec, ...],
+        settings: Mapping[str, object],
+        child_spec: ChildSpecFactory,
     ) -> Supervisor:
         self = object.__new__(cls)
+        self._child_spec = child_spec
         self.name = name
         self.specs = specs
         self.strategy = settings["strategy"]  # type: ignore[assignment]
@@ -117,7 +139,7 @@ class Supervisor:
         An exception raised by the block itself propagates unchanged after shutdown.
         """
         run = self._begin()
-        handle = RunHandle(run)
+        handle = RunHandle(run, self._child_spec)
         body_error: Exception | None = None
         try:
             with receive_stop_signals() if handle_signals else contextlib.nullcontext() as sigs:
@@ -159,10 +181,11 @@ class RunHandle:
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_done", "_error", "_report", "_run")
+    __slots__ = ("_child_spec", "_done", "_error", "_report", "_run")
 
-    def __init__(self, run: SupervisorRun) -> None:
+    def __init__(self, run: SupervisorRun, child_spec: ChildSpecFactory) -> None:
         self._run = run
+        self._child_spec = child_spec
         self._report: SupervisorReport | None = None
         self._error: SupervisorError | None = None
         self._done = anyio.Event()
@@ -176,6 +199,53 @@ class RunHandle:
             msg = f"{self._run.path}: no proc {path!r}; its procs are: {known}"
             raise KeyError(msg)
         return slot.ready_value
+
+    async def start_child(
+        self,
+        proc: object,
+        *,
+        name: str | None = None,
+        grace: float | None = None,
+        wait_ready: bool | None = None,
+        ready_timeout: float | None = None,
+        restart: Restart | None = None,
+        significant: bool | None = None,
+        backoff: Backoff | None = None,
+    ) -> object:
+        """Start one more proc on the running supervisor (OTP ``start_child``).
+
+        For per-connection or per-job procs. The same keywords and rules as ``add_proc``
+        apply, but a dynamic child is not significant unless ``significant=True``, and it is
+        always restarted on its own (one-for-one), whatever the supervisor's strategy. At
+        shutdown dynamic children stop first, newest first. A child that ends cleanly on its
+        own leaves the supervisor; a failed one stays in the report.
+
+        Returns:
+            Its ready value (None unless it gates and passes one to ``token.ready()``).
+
+        Raises:
+            ConfigError: the proc or an option is invalid, or the name is taken.
+            StartupError: it failed or timed out before it was ready; it has been stopped.
+            RuntimeError: the supervisor is shutting down or has stopped.
+        """
+        options: dict[str, object] = {
+            "name": name,
+            "grace": grace,
+            "wait_ready": wait_ready,
+            "ready_timeout": ready_timeout,
+            "restart": restart,
+            "significant": significant,
+            "backoff": backoff,
+        }
+        return await self._run.start_child(self._child_spec(proc, options))
+
+    async def stop_child(self, name: str, reason: str | None = None) -> ProcOutcome:
+        """Stop a dynamic child (grace, then force) and remove it; return its outcome.
+
+        Raises:
+            KeyError: no dynamic child has this name (static procs cannot be stopped alone).
+        """
+        return await self._run.stop_child(name, reason or "handle.stop_child() called")
 
     def shutdown(self, reason: str | None = None) -> None:
         """Begin the graceful shutdown; returns at once. *reason* reaches every token."""

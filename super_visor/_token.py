@@ -37,8 +37,8 @@ class CancellationToken:
         "_on_cancel",
         "_on_ready",
         "_ready",
-        "_reason",
         "_ready_value",
+        "_reason",
     )
 
     def __init__(self) -> None:
