@@ -110,7 +110,6 @@ class SupervisorRun:
         self._stop_event = anyio.Event()
         self._ready_or_done = anyio.Event()
         self._wakeup = anyio.Event()
-        self._start_scope: anyio.CancelScope | None = None
         self._task_group: anyio.abc.TaskGroup | None = None
         self._children: dict[int, NestedRun] = {}
         self._pending_restarts: deque[Slot] = deque()
@@ -119,7 +118,8 @@ class SupervisorRun:
         #: Children started on the running supervisor, in start order (newest last).
         self._dynamic: dict[str, Slot] = {}
         self._next_index = len(self.slots)
-        self._child_start_scopes: set[anyio.CancelScope] = set()
+        #: The scopes of waits for a gating proc's readiness: a stop request cuts them short.
+        self._gate_waits: set[anyio.CancelScope] = set()
 
     # ----------------------------------------------------------------- the whole run
 
@@ -153,9 +153,7 @@ class SupervisorRun:
         self.stop_requested = True
         self.reason = reason or "stop requested"
         logger.info("%s: shutting down (%s)", self.path, self.reason)
-        if self._start_scope is not None:
-            self._start_scope.cancel()
-        for scope in self._child_start_scopes:
+        for scope in self._gate_waits:
             scope.cancel()
         self._stop_event.set()
         self._wakeup.set()
@@ -216,12 +214,7 @@ class SupervisorRun:
         slot = Slot(spec, self.path, self._next_index)
         self._next_index += 1
         self._dynamic[spec.name] = slot
-        with anyio.CancelScope() as scope:
-            self._child_start_scopes.add(scope)
-            try:
-                await self._start_slot(slot)
-            finally:
-                self._child_start_scopes.discard(scope)
+        await self._start_slot(slot)
         if slot.startup_error is not None or (slot.status is ProcStatus.FAILED and slot.began):
             await self._discard_failed_child(slot)
         return slot.ready_value
@@ -268,13 +261,10 @@ class SupervisorRun:
 
     async def _start_group(self, slots: Sequence[Slot]) -> None:
         """Start *slots* in order, gating as declared; a stop request cuts it short."""
-        with anyio.CancelScope() as scope:
-            self._start_scope = scope
-            for slot in slots:
-                if self.stop_requested:
-                    break
-                await self._start_slot(slot)
-        self._start_scope = None
+        for slot in slots:
+            if self.stop_requested:
+                break
+            await self._start_slot(slot)
 
     async def _start_slot(self, slot: Slot) -> None:
         proc = self._make_proc(slot)
@@ -293,10 +283,14 @@ class SupervisorRun:
             if not slot.began:
                 await _wait_on(slot)
             return
-        with anyio.move_on_after(spec.ready_timeout) as timeout:
-            if slot.state is ProcState.STARTING:
-                await _wait_on(slot)
-        if timeout.cancelled_caught and slot.state is ProcState.STARTING:
+        with anyio.move_on_after(spec.ready_timeout) as waiting:
+            self._gate_waits.add(waiting)
+            try:
+                if slot.state is ProcState.STARTING:
+                    await _wait_on(slot)
+            finally:
+                self._gate_waits.discard(waiting)
+        if slot.state is ProcState.STARTING and not self.stop_requested:
             self._fail_startup(slot, f"not ready within {spec.ready_timeout:g}s (ready_timeout)")
 
     def _make_proc(self, slot: Slot) -> SupportsRunProc | ResourceScope | None:
@@ -310,6 +304,7 @@ class SupervisorRun:
             slot.move(ProcState.STARTING)
             self._live += 1
             self._record_end(slot, ProcStatus.FAILED, None, exc)
+            _log_end(slot)
             self.request_stop(f"proc '{slot.path}' failed to start")
             return None
 
@@ -390,6 +385,8 @@ class SupervisorRun:
         self._record_end(slot, status, result, error)
         if self._is_dynamic(slot) and (before_ready or slot.startup_error is not None):
             return  # start_child() raises it to its caller; the tree runs on
+        if stopped_by_us or before_ready or self.stop_requested:
+            _log_end(slot)
         if before_ready and error is not None:
             self.request_stop(f"proc '{slot.path}' failed to start")
         elif not stopped_by_us:
@@ -402,17 +399,25 @@ class SupervisorRun:
             error.add_note(f"super_visor: raised by proc {slot.path}")
         slot.record_end(status, result, error)
         self._live -= 1
-        _log_end(slot)
         slot.wake()
 
     def _ended_on_its_own(self, slot: Slot) -> None:
         if self.stop_requested:
             return
-        if slot.spec.restart.wants_restart(failed=slot.status is ProcStatus.FAILED):
+        failed = slot.status is ProcStatus.FAILED
+        if slot.spec.restart.wants_restart(failed=failed):
+            # One line, no traceback: a crash loop must not flood the log with tracebacks;
+            # the errors are kept in the outcome's history for the report.
+            level = logging.WARNING if failed else logging.INFO
+            if logger.isEnabledFor(level):
+                what = f"failed ({slot.error!r})" if failed else "completed"
+                logger.log(level, "%s: %s; restarting", slot.path, what)
             slot.move(ProcState.RESTARTING)
             self._pending_restarts.append(slot)
             self._wakeup.set()
-        elif slot.spec.significant:
+            return
+        _log_end(slot)
+        if slot.spec.significant:
             status = slot.status.value if slot.status is not None else "ended"
             self.request_stop(f"proc '{slot.path}' {status}")
         elif self._is_dynamic(slot) and slot.status is not ProcStatus.FAILED:
@@ -457,7 +462,8 @@ class SupervisorRun:
         await self._backoff(trigger)
         for slot in comeback:
             slot.prepare_restart()
-        logger.info("%s: restarting %s", self.path, ", ".join(s.spec.name for s in comeback))
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s: restarting %s", self.path, ", ".join(s.path for s in comeback))
         await self._start_group(comeback)
 
     def _comes_back(self, slot: Slot) -> bool:

@@ -1,0 +1,120 @@
+"""Restarts per second of a permanent proc that crashes at once (no backoff), with logging on.
+
+Beside it, in the same run: re-spawning the crashing task by hand in a raw anyio TaskGroup
+(catch the error, spawn again), the least a hand-written restart loop does. The latency column
+is the median time from a crash (the raise) to the replacement having begun.
+
+Logging is on: the ``super_visor`` logger writes to a handler (on /dev/null) at INFO, so the
+restart lines are formatted as they would be in production.
+
+    python bench/restart.py                  # 20,000 restarts, asyncio and trio
+    python bench/restart.py --n 50000 --backend asyncio
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import time
+
+import anyio
+
+from super_visor import CancellationToken, Restart, SupervisorBuilder
+
+
+class Crasher:
+    """Crashes at once *n* times, then stays up; records crash and begin times."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.crashes = 0
+        self.crashed_at = 0.0
+        self.latencies: list[float] = []
+        self.all_done = anyio.Event()
+
+    def begin(self) -> bool:
+        now = time.perf_counter()
+        if self.crashes:
+            self.latencies.append(now - self.crashed_at)
+        if self.crashes >= self.n:
+            self.all_done.set()
+            return False
+        self.crashes += 1
+        self.crashed_at = time.perf_counter()
+        return True
+
+    async def run_proc(self, token: CancellationToken) -> None:
+        if self.begin():
+            raise RuntimeError("crash")
+        await token.wait()
+
+
+async def super_visor_restarts(n: int) -> tuple[float, float]:
+    crasher = Crasher(n)
+    sup = (
+        SupervisorBuilder("bench", max_restarts=n + 1, within=3600.0)
+        .add_proc(crasher, name="crasher", restart=Restart.PERMANENT)
+        .build()
+    )
+    t0 = time.perf_counter()
+    async with sup.running():
+        await crasher.all_done.wait()
+        elapsed = time.perf_counter() - t0
+    return n / elapsed, statistics.median(crasher.latencies)
+
+
+async def raw_anyio_restarts(n: int) -> tuple[float, float]:
+    crasher = Crasher(n)
+
+    async def once(ended: anyio.Event) -> None:
+        try:
+            if crasher.begin():
+                raise RuntimeError("crash")
+        except RuntimeError:
+            logging.getLogger("raw").error("crashed; restarting")
+        finally:
+            ended.set()
+
+    t0 = time.perf_counter()
+    async with anyio.create_task_group() as tg:
+        while not crasher.all_done.is_set():
+            ended = anyio.Event()
+            tg.start_soon(once, ended)
+            await ended.wait()
+    elapsed = time.perf_counter() - t0
+    return n / elapsed, statistics.median(crasher.latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backend", nargs="*", default=["asyncio", "trio"])
+    args = parser.parse_args()
+    with open(os.devnull, "w") as sink:  # noqa: PTH123 (a plain text sink for the handler)
+        handler = logging.StreamHandler(sink)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        print(f"{'backend':8} {'contender':12} {'restarts/s':>11} {'crash->begun':>13} {'vs raw':>7}")
+        for backend in args.backend:
+            raw = [anyio.run(raw_anyio_restarts, args.n, backend=backend) for _ in range(args.repeat)]
+            ours = [
+                anyio.run(super_visor_restarts, args.n, backend=backend) for _ in range(args.repeat)
+            ]
+            raw_rate = statistics.median(r[0] for r in raw)
+            for name, runs in (("super_visor", ours), ("raw anyio", raw)):
+                rate = statistics.median(r[0] for r in runs)
+                latency = statistics.median(r[1] for r in runs)
+                print(
+                    f"{backend:8} {name:12} {rate:>11,.0f} {latency * 1e6:>11.1f}us "
+                    f"{rate / raw_rate:>6.2f}x"
+                )
+        root.removeHandler(handler)
+
+
+if __name__ == "__main__":
+    main()
