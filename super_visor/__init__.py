@@ -42,6 +42,7 @@ __all__ = (
     "Supervisor",
     "SupervisorBuilder",
     "SupervisorError",
+    "SupervisorReport",
     "SupportsRunProc",
     "run",
 )

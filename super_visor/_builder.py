@@ -203,7 +203,8 @@ class _Validator:
             _check_name(path, name, "the proc name", "add_proc(proc, name='web')")
             assert isinstance(name, str)
             source = entry.proc
-            self._remember(f"{path}/{name}", entry.proc, proc)
+            if not isinstance(entry.proc, SupervisorBuilder):  # its build remembered its procs
+                self._remember(f"{path}/{name}", entry.proc, proc)
         return _resolve(f"{path}/{name}", name, proc, entry.factory, source, options, defaults)
 
     def _proc(self, path: str, obj: object, name: object) -> object:

@@ -7,13 +7,14 @@ function call, not a task or a wake-up of the event loop.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from typing import TYPE_CHECKING, final
 
 import anyio
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Iterator
 
 __all__ = ("CancellationToken",)
 
@@ -114,6 +115,24 @@ class CancellationToken:
                 self._children = weakref.WeakSet()
             self._children.add(child)
         return child
+
+    @contextlib.contextmanager
+    def cancel_scope(self) -> Iterator[anyio.CancelScope]:
+        """A cancel scope that is cancelled when this token is.
+
+        For a proc that waits on something other than its token (an accept loop, a queue):
+        ``with token.cancel_scope(): await queue.receive()`` returns at the stop request
+        instead of at the next item. Whatever the block awaits is cancelled, so use it
+        around waits, not around clean-up that must finish.
+        """
+        scope = anyio.CancelScope()
+        watcher = self.child()  # held here; the token keeps children weakly
+        if watcher.cancelled:
+            scope.cancel()
+        else:
+            watcher._on_cancel = lambda _reason: scope.cancel()
+        with scope:
+            yield scope
 
     def ready(self, value: object = None) -> None:
         """Say that the proc is ready; *value* becomes its ready value.
