@@ -1,0 +1,164 @@
+"""Every example runs as its own program, the way a reader runs it, and says what it promises.
+
+Each example is started with this interpreter in a subprocess (so `run()` may exit and install
+signal handlers freely) and must finish by itself, exit 0 and print its key lines in order.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TIMEOUT = 30  # seconds; every example finishes in < 3 s, the demo in --for plus ~1 s
+
+#: Lines each numbered example must print on stdout, in this order (other lines may come between).
+EXPECTED: dict[str, list[str]] = {
+    "01_hello.py": ["hello: started", "hello: stopping (stop requested: False)"],
+    "02_ordered_start.py": [
+        "start db",
+        "start web",
+        "start cache",
+        "timer: time is up",
+        "stop cache (reason: proc 'app/timer' completed)",
+        "stop web (reason: proc 'app/timer' completed)",
+        "stop db (reason: proc 'app/timer' completed)",
+    ],
+    "03_readiness.py": [
+        "db: connecting",
+        "db: ready",
+        "api: started (db is ready by now)",
+        "ready value of db: postgres://localhost/app",
+        "start-up failed: broken/db: not ready within 0.2s (ready_timeout)",
+        "api: NOT_STARTED",
+    ],
+    "04_grace_and_force.py": [
+        "stubborn: force-cancelled",
+        "tidy: flushing buffers",
+        "  tidy: stopped",
+        "  stubborn: forced",
+        "exit code: 0",
+    ],
+    "05_nesting.py": [
+        "start db",
+        "start pipeline/sink",
+        "start pipeline/source",
+        "start web",
+        "all started",
+        "stop web",
+        "stop pipeline/source",
+        "stop pipeline/sink",
+        "stop db",
+        "app/pipeline/sink: STOPPED",
+    ],
+    "06_report_and_errors.py": [
+        "ConfigError: app/web2: grace must be a finite number of seconds >= 0, got -1.0; "
+        "pass e.g. grace=5.0 or omit it to use the builder default",
+        "web: stopped because: proc 'app/payments' failed",
+        "caught PaymentGatewayDown: gateway answered 503",
+        "  payments: failed - PaymentGatewayDown: gateway answered 503",
+        "exit code run() would use: 1",
+    ],
+}
+
+DEMO_STARTS = [
+    "[db] started",
+    "[http] started",
+    "[worker] started",
+    "[pipeline/consumer] started",
+    "[pipeline/producer] started",
+]
+DEMO_STOPS = [
+    "[pipeline/producer] stopped",
+    "[pipeline/consumer] stopped",
+    "[worker] stopped",
+    "[http] stopped",
+    "[db] stopped",
+]
+
+
+def run_example(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+
+
+def assert_in_order(lines: list[str], expected: list[str], *, prefix: bool = False) -> None:
+    """Each expected line occurs (whole, or as a line's start with *prefix*), in this order."""
+    position = 0
+    for want in expected:
+        for index in range(position, len(lines)):
+            line = lines[index]
+            if line == want or (prefix and line.startswith(want)):
+                position = index + 1
+                break
+        else:
+            pytest.fail(
+                f"{want!r} not found in order after line {position} of:\n" + "\n".join(lines)
+            )
+
+
+def test_every_example_is_tested() -> None:
+    on_disk = {p.name for p in EXAMPLES.glob("[0-9][0-9]_*.py")}
+    assert on_disk == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_example_runs_and_prints_its_story(name: str) -> None:
+    done = run_example(str(EXAMPLES / name))
+    assert done.returncode == 0, done.stderr
+    assert_in_order(done.stdout.splitlines(), EXPECTED[name])
+
+
+def test_hello_prints_the_report_on_stderr() -> None:
+    done = run_example(str(EXAMPLES / "01_hello.py"))
+    assert "app: stopped (proc 'app/hello' completed)" in done.stderr
+    assert "app: stopped" not in done.stdout  # stdout belongs to the application
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_demo_starts_in_order_stops_in_reverse_and_exits_0(backend: str) -> None:
+    done = run_example(str(EXAMPLES / "demo.py"), "--for", "2", "--backend", backend)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert_in_order(lines, [*DEMO_STARTS, "[countdown] 2 s are up", *DEMO_STOPS], prefix=True)
+    assert "demo: stopped (proc 'demo/countdown' completed)" in done.stderr
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_demo_answers_http_while_it_runs(backend: str) -> None:
+    demo = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "demo.py"), "--for", "2", "--backend", backend],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert demo.stdout is not None
+        seen: list[str] = []
+        port = None
+        for line in demo.stdout:  # the demo stops itself, so this loop ends
+            seen.append(line)
+            found = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", line)
+            if found:
+                port = int(found.group(1))
+                break
+        assert port is not None, "".join(seen)
+        base = f"http://127.0.0.1:{port}"
+        with urllib.request.urlopen(f"{base}/health", timeout=5) as response:
+            assert response.status == 200
+            assert response.read() == b"ok\n"
+        with urllib.request.urlopen(f"{base}/", timeout=5) as response:
+            assert response.headers["Content-Type"].startswith("application/json")
+            assert b'"app": "super_visor demo"' in response.read()
+        _, stderr = demo.communicate(timeout=TIMEOUT)
+        assert demo.returncode == 0, stderr
+    finally:
+        if demo.returncode is None:
+            demo.kill()
+            demo.communicate()
