@@ -12,6 +12,9 @@ from ._errors import ConfigError as ConfigError
 from ._errors import RestartLimitExceeded as RestartLimitExceeded
 from ._errors import StartupError as StartupError
 from ._errors import SupervisorError as SupervisorError
+from ._events import Event as Event
+from ._events import EventKind as EventKind
+from ._events import EventStream as EventStream
 from ._outcome import ProcOutcome as ProcOutcome
 from ._outcome import ProcStatus as ProcStatus
 from ._outcome import SupervisorReport as SupervisorReport
@@ -31,6 +34,9 @@ __all__ = (
     "Backoff",
     "CancellationToken",
     "ConfigError",
+    "Event",
+    "EventKind",
+    "EventStream",
     "ManagedProc",
     "ProcOutcome",
     "ProcStatus",

@@ -21,6 +21,8 @@ from ._supervisor import Supervisor
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ._events import Event
+
 __all__ = ("SupervisorBuilder",)
 
 
@@ -70,6 +72,7 @@ class SupervisorBuilder:
             "stuck_report_interval": stuck_report_interval,
         }
         self._entries: list[_Entry] = []
+        self._callbacks: list[Callable[[Event], object]] = []
 
     def __repr__(self) -> str:
         return f"<SupervisorBuilder {self.name!r} with {len(self._entries)} proc(s)>"
@@ -116,6 +119,22 @@ class SupervisorBuilder:
         """
         options = _options(name, grace, wait_ready, ready_timeout, restart, significant, backoff)
         self._entries.append(_Entry(None, factory, options))
+        return self
+
+    def on_event(self, callback: Callable[[Event], object]) -> Self:
+        """Call ``callback(event)`` for every lifecycle event of this supervisor's tree.
+
+        The callback runs synchronously in the supervisor's task, so keep it quick (append to
+        a list, update a metric); for slow work use ``handle.events()``. An exception it
+        raises is logged with its traceback and never breaks the tree.
+        """
+        if not callable(callback) or is_async_callable(callback):
+            raise ConfigError(
+                self.name,
+                f"on_event takes a plain (sync) callable, got {callback!r}",
+                "pass e.g. on_event(events.append); for async work use handle.events()",
+            )
+        self._callbacks.append(callback)
         return self
 
     def build(self) -> Supervisor:
@@ -186,7 +205,9 @@ class _Validator:
             specs.append(spec)
         self._building.pop()
         child_spec = functools.partial(_dynamic_spec, path, defaults)
-        return Supervisor._create(builder.name, tuple(specs), defaults, child_spec)
+        return Supervisor._create(
+            builder.name, tuple(specs), defaults, child_spec, tuple(builder._callbacks)
+        )
 
     def _spec(self, path: str, entry: _Entry, defaults: dict[str, object]) -> ProcSpec:
         options = entry.options

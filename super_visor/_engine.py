@@ -30,6 +30,7 @@ import anyio
 import anyio.lowlevel
 
 from ._errors import ConfigError, RestartLimitExceeded, StartupError, SupervisorError
+from ._events import EventHub, EventKind
 from ._factory import ResourceScope, call_factory, check_product
 from ._lifecycle import ProcState, classify
 from ._outcome import ProcOutcome, ProcStatus, SupervisorReport
@@ -95,8 +96,10 @@ class SupervisorRun:
         specs: Sequence[ProcSpec],
         settings: RunSettings,
         token: CancellationToken,
+        hub: EventHub,
     ) -> None:
         self.path = path
+        self.hub = hub
         self.settings = settings
         self.token = token
         self.slots = [Slot(spec, path, i) for i, spec in enumerate(specs)]
@@ -144,6 +147,7 @@ class SupervisorRun:
             self._task_group = None
             self._ready_or_done.set()
             self._mark_not_started()
+            self.hub.emit(EventKind.SHUTDOWN_FINISHED, self.path, detail=self.reason or "")
         return self._report()
 
     def request_stop(self, reason: str | None) -> None:
@@ -152,7 +156,7 @@ class SupervisorRun:
             return
         self.stop_requested = True
         self.reason = reason or "stop requested"
-        logger.info("%s: shutting down (%s)", self.path, self.reason)
+        self.hub.emit(EventKind.SHUTDOWN_BEGUN, self.path, detail=self.reason)
         for scope in self._gate_waits:
             scope.cancel()
         self._stop_event.set()
@@ -276,12 +280,14 @@ class SupervisorRun:
         slot.started_at = anyio.current_time()
         self._live += 1
         assert self._task_group is not None
+        self.hub.emit(EventKind.STARTING, slot.path, restarts=slot.restarts)
         slot.task = self._task_group.start_soon(self._run_proc, slot, proc, token)
         spec = slot.spec
         if not spec.wait_ready:
             await anyio.lowlevel.checkpoint()
             if not slot.began:
                 await _wait_on(slot)
+            self._emit_ready(slot)
             return
         with anyio.move_on_after(spec.ready_timeout) as waiting:
             self._gate_waits.add(waiting)
@@ -292,6 +298,14 @@ class SupervisorRun:
                 self._gate_waits.discard(waiting)
         if slot.state is ProcState.STARTING and not self.stop_requested:
             self._fail_startup(slot, f"not ready within {spec.ready_timeout:g}s (ready_timeout)")
+        else:
+            self._emit_ready(slot)
+
+    def _emit_ready(self, slot: Slot) -> None:
+        if slot.state is ProcState.RUNNING and self.hub.wants(EventKind.READY):
+            value = slot.ready_value
+            detail = "" if value is None else f"ready value {value!r}"
+            self.hub.emit(EventKind.READY, slot.path, restarts=slot.restarts, detail=detail)
 
     def _make_proc(self, slot: Slot) -> SupportsRunProc | ResourceScope | None:
         spec = slot.spec
@@ -304,7 +318,7 @@ class SupervisorRun:
             slot.move(ProcState.STARTING)
             self._live += 1
             self._record_end(slot, ProcStatus.FAILED, None, exc)
-            _log_end(slot)
+            self._emit_end(slot)
             self.request_stop(f"proc '{slot.path}' failed to start")
             return None
 
@@ -330,7 +344,7 @@ class SupervisorRun:
                 elif isinstance(proc, ResourceScope):
                     result = await self._run_scoped(slot, proc, token)
                 elif (open_run := getattr(proc, "_open_run", None)) is not None:
-                    result = await self._run_nested(slot, open_run(token, slot.path))
+                    result = await self._run_nested(slot, open_run(token, slot.path, self.hub))
                 else:
                     result = await proc.run_proc(token)
             except Exception as exc:  # noqa: BLE001 (a proc's failure is its outcome)
@@ -350,7 +364,7 @@ class SupervisorRun:
         async with scope.manager as product:
             proc = check_product(slot.path, product, "its factory's context manager yielded")
             if (open_run := getattr(proc, "_open_run", None)) is not None:
-                return await self._run_nested(slot, open_run(token, slot.path))
+                return await self._run_nested(slot, open_run(token, slot.path, self.hub))
             return await proc.run_proc(token)
 
     async def _run_nested(self, slot: Slot, child: NestedRun) -> SupervisorReport:
@@ -386,7 +400,7 @@ class SupervisorRun:
         if self._is_dynamic(slot) and (before_ready or slot.startup_error is not None):
             return  # start_child() raises it to its caller; the tree runs on
         if stopped_by_us or before_ready or self.stop_requested:
-            _log_end(slot)
+            self._emit_end(slot)
         if before_ready and error is not None:
             self.request_stop(f"proc '{slot.path}' failed to start")
         elif not stopped_by_us:
@@ -401,6 +415,13 @@ class SupervisorRun:
         self._live -= 1
         slot.wake()
 
+    def _emit_end(self, slot: Slot) -> None:
+        status = slot.status
+        assert status is not None
+        kind = _END_EVENTS[status]
+        if self.hub.wants(kind):
+            self.hub.emit(kind, slot.path, error=slot.error, restarts=slot.restarts)
+
     def _ended_on_its_own(self, slot: Slot) -> None:
         if self.stop_requested:
             return
@@ -408,15 +429,20 @@ class SupervisorRun:
         if slot.spec.restart.wants_restart(failed=failed):
             # One line, no traceback: a crash loop must not flood the log with tracebacks;
             # the errors are kept in the outcome's history for the report.
-            level = logging.WARNING if failed else logging.INFO
-            if logger.isEnabledFor(level):
+            if self.hub.wants(EventKind.RESTARTING):
                 what = f"failed ({slot.error!r})" if failed else "completed"
-                logger.log(level, "%s: %s; restarting", slot.path, what)
+                self.hub.emit(
+                    EventKind.RESTARTING,
+                    slot.path,
+                    error=slot.error,
+                    restarts=slot.restarts,
+                    detail=what,
+                )
             slot.move(ProcState.RESTARTING)
             self._pending_restarts.append(slot)
             self._wakeup.set()
             return
-        _log_end(slot)
+        self._emit_end(slot)
         if slot.spec.significant:
             status = slot.status.value if slot.status is not None else "ended"
             self.request_stop(f"proc '{slot.path}' {status}")
@@ -448,6 +474,12 @@ class SupervisorRun:
                 self.path, trigger.path, settings.max_restarts, settings.within
             )
             trigger.move(ProcState.ENDED)
+            self.hub.emit(
+                EventKind.RESTART_LIMIT,
+                self.path,
+                error=self._restart_limit,
+                detail=str(self._restart_limit),
+            )
             self.request_stop(f"restart limit exceeded (last ended: '{trigger.path}')")
             return
         if self._is_dynamic(trigger):
@@ -483,7 +515,8 @@ class SupervisorRun:
             trigger.backoff_attempt = 0  # it was stable for the longest delay: healthy again
         delay = backoff.delay(trigger.backoff_attempt)
         trigger.backoff_attempt += 1
-        logger.info("%s: restarting in %.3gs (backoff)", trigger.path, delay)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s: restarting in %.3gs (backoff)", trigger.path, delay)
         with anyio.move_on_after(delay):
             await self._stop_event.wait()
 
@@ -505,6 +538,7 @@ class SupervisorRun:
         token = slot.token
         assert token is not None
         slot.move(ProcState.STOPPING)
+        self.hub.emit(EventKind.STOPPING, slot.path, restarts=slot.restarts, detail=reason or "")
         token.cancel(reason)
         # A proc that returns as soon as its token is cancelled has ended after one trip
         # through the scheduler; only slower ones cost an event and a deadline.
@@ -533,7 +567,7 @@ class SupervisorRun:
             with anyio.move_on_after(interval):
                 await task.wait()
             if slot.live:
-                log_stuck(slot)
+                report_stuck(self.hub, slot)
 
     # ----------------------------------------------------------------- the report
 
@@ -562,26 +596,26 @@ class SupervisorRun:
         raise SupervisorError(message, errors, report)
 
 
+_END_EVENTS = {
+    ProcStatus.COMPLETED: EventKind.COMPLETED,
+    ProcStatus.STOPPED: EventKind.STOPPED,
+    ProcStatus.FAILED: EventKind.FAILED,
+    ProcStatus.FORCED: EventKind.FORCED,
+}
+
+
 async def _wait_on(slot: Slot) -> None:
     event = slot.waiter = anyio.Event()
     await event.wait()
 
 
-def _log_end(slot: Slot) -> None:
-    status = slot.status
-    if status is ProcStatus.FAILED:
-        logger.error("%s: failed: %r", slot.path, slot.error, exc_info=slot.error)
-    elif status is ProcStatus.FORCED:
-        logger.warning("%s: forced (did not return within its grace)", slot.path)
-    elif logger.isEnabledFor(logging.DEBUG):
-        logger.debug("%s: %s", slot.path, status.value if status else "ended")
-
-
-def log_stuck(slot: Slot) -> None:
+def report_stuck(hub: EventHub, slot: Slot) -> None:
     """Name a proc that survived force-cancellation, with the stack it is stuck in."""
-    logger.warning(
-        "%s: still running after it was force-cancelled (a shielded scope or a blocking "
-        "call?); shutdown waits for it. Its stack:\n%s",
+    stack = format_coroutine_stack(slot.task.coro if slot.task is not None else None)
+    hub.emit(
+        EventKind.STUCK,
         slot.path,
-        format_coroutine_stack(slot.task.coro if slot.task is not None else None),
+        restarts=slot.restarts,
+        detail="still running after it was force-cancelled (a shielded scope or a blocking "
+        f"call?); shutdown waits for it. Its stack:\n{stack}",
     )

@@ -12,14 +12,16 @@ from typing import TYPE_CHECKING, final
 
 import anyio
 
-from ._engine import RunSettings, SupervisorRun, log_stuck
+from ._engine import RunSettings, SupervisorRun, report_stuck
 from ._errors import SupervisorError
+from ._events import EventHub, EventKind
 from ._signals import receive_stop_signals, signal_name
 from ._token import CancellationToken
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping
 
+    from ._events import Event, EventStream
     from ._outcome import ProcOutcome, SupervisorReport
     from ._restart import Backoff, Restart, Strategy
     from ._spec import ProcSpec
@@ -44,6 +46,7 @@ class Supervisor:
 
     __slots__ = (
         "_active",
+        "_callbacks",
         "_child_spec",
         "_settings",
         "backoff",
@@ -57,6 +60,7 @@ class Supervisor:
     name: str
     specs: tuple[ProcSpec, ...]
     _active: bool
+    _callbacks: tuple[Callable[[Event], object], ...]
     _child_spec: ChildSpecFactory
     _settings: RunSettings
     strategy: Strategy
@@ -75,8 +79,10 @@ class Supervisor:
         specs: tuple[ProcSpec, ...],
         settings: Mapping[str, object],
         child_spec: ChildSpecFactory,
+        callbacks: tuple[Callable[[Event], object], ...] = (),
     ) -> Supervisor:
         self = object.__new__(cls)
+        self._callbacks = callbacks
         self._child_spec = child_spec
         self.name = name
         self.specs = specs
@@ -102,9 +108,13 @@ class Supervisor:
         return await self._open_run(token, self.name).run()
 
     def _open_run(
-        self, token: CancellationToken, path: str, _parent: RunSettings | None = None
+        self, token: CancellationToken, path: str, parent_hub: EventHub | None = None
     ) -> SupervisorRun:
-        return SupervisorRun(path, self.specs, self._settings, token)
+        if parent_hub is None:
+            hub = EventHub(self._callbacks)
+        else:
+            hub = parent_hub.with_callbacks(self._callbacks)
+        return SupervisorRun(path, self.specs, self._settings, token, hub)
 
     async def start(self, *, handle_signals: bool = True) -> SupervisorReport:
         """Run the tree until it stops; return the report.
@@ -247,6 +257,15 @@ class RunHandle:
         """
         return await self._run.stop_child(name, reason or "handle.stop_child() called")
 
+    def events(self, buffer: int = 1000) -> EventStream:
+        """Subscribe to every lifecycle event of the tree from now on.
+
+        ``async for event in handle.events(): ...`` ends when the tree has stopped. The
+        stream holds at most *buffer* events; when its reader falls behind, the newest are
+        dropped and counted in ``stream.dropped``, so a slow reader never holds up the tree.
+        """
+        return self._run.hub.open_stream(buffer)
+
     def shutdown(self, reason: str | None = None) -> None:
         """Begin the graceful shutdown; returns at once. *reason* reaches every token."""
         self._run.request_stop(reason or "handle.shutdown() called")
@@ -278,6 +297,7 @@ class RunHandle:
             self._report = exc.report
             scope.cancel()
         finally:
+            self._run.hub.close_streams()
             self._done.set()
 
 
@@ -307,6 +327,7 @@ async def _respond_to_signals(signals: AsyncIterator[int], run: SupervisorRun) -
     received = 0
     async for signum in signals:
         received += 1
+        run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=signal_name(signum))
         if received == 1:
             run.request_stop(f"signal {signal_name(signum)}")
         else:
@@ -316,4 +337,4 @@ async def _respond_to_signals(signals: AsyncIterator[int], run: SupervisorRun) -
     while True:
         await anyio.sleep(interval)
         for slot in run.live_slots():
-            log_stuck(slot)
+            report_stuck(run.hub, slot)

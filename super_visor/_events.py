@@ -1,0 +1,236 @@
+"""Lifecycle events: what happened to which proc, delivered to subscribers and to logging.
+
+An `Event` is built only when someone will see it (a callback, an ``events()`` stream, or a
+logger enabled for its level), so a large tree with nobody watching pays one check per
+transition. Delivery never blocks the supervisor and never breaks it:
+
+- a callback that raises is logged with its traceback and the tree carries on;
+- an ``events()`` stream is bounded; when its reader falls behind, the *newest* events are
+  dropped (the reader keeps a consistent prefix) and counted in ``EventStream.dropped``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, final
+
+import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from types import TracebackType
+
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+__all__ = ("Event", "EventHub", "EventKind", "EventStream")
+
+logger = logging.getLogger("super_visor")
+
+
+class EventKind(enum.Enum):
+    """Which lifecycle transition an `Event` reports.
+
+    .. versionadded:: 0.1
+    """
+
+    #: A proc's task was spawned (start-up or restart).
+    STARTING = "starting"
+    #: A proc is ready (it called ``token.ready()``, or began when it does not gate).
+    READY = "ready"
+    #: Its token was cancelled by its supervisor; its grace runs.
+    STOPPING = "stopping"
+    #: It returned after its token was cancelled, within its grace.
+    STOPPED = "stopped"
+    #: It returned on its own.
+    COMPLETED = "completed"
+    #: It raised.
+    FAILED = "failed"
+    #: Its grace ran out and it was force-cancelled.
+    FORCED = "forced"
+    #: It survived force-cancellation and is still running (repeated every few seconds).
+    STUCK = "stuck"
+    #: It ended and will be started again (after its backoff, if any).
+    RESTARTING = "restarting"
+    #: Its supervisor exceeded its restart intensity and gives up.
+    RESTART_LIMIT = "restart_limit"
+    #: The root received SIGINT/SIGTERM.
+    SIGNAL_RECEIVED = "signal_received"
+    #: A supervisor began its shutdown (``detail`` says why).
+    SHUTDOWN_BEGUN = "shutdown_begun"
+    #: A supervisor finished its shutdown: all its procs have ended.
+    SHUTDOWN_FINISHED = "shutdown_finished"
+
+
+_LEVELS = {
+    EventKind.STARTING: logging.DEBUG,
+    EventKind.READY: logging.INFO,
+    EventKind.STOPPING: logging.DEBUG,
+    EventKind.STOPPED: logging.INFO,
+    EventKind.COMPLETED: logging.INFO,
+    EventKind.FAILED: logging.ERROR,
+    EventKind.FORCED: logging.WARNING,
+    EventKind.STUCK: logging.WARNING,
+    EventKind.RESTARTING: logging.WARNING,
+    EventKind.RESTART_LIMIT: logging.ERROR,
+    EventKind.SIGNAL_RECEIVED: logging.WARNING,
+    EventKind.SHUTDOWN_BEGUN: logging.INFO,
+    EventKind.SHUTDOWN_FINISHED: logging.INFO,
+}
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """One lifecycle transition.
+
+    ``path`` is the proc's path (a supervisor's own path for shutdown and signal events);
+    ``time`` is wall-clock seconds (``time.time()``); ``restarts`` is the proc's restart
+    count so far; ``detail`` is a short human text (a reason, a signal name, a stack).
+
+    .. versionadded:: 0.1
+    """
+
+    kind: EventKind
+    path: str
+    time: float
+    error: BaseException | None = None
+    restarts: int = 0
+    detail: str = ""
+
+    @property
+    def level(self) -> int:
+        """The `logging` level this event is logged at."""
+        return _LEVELS[self.kind]
+
+
+@final
+class EventStream:
+    """The receiving end of ``handle.events()``: ``async for event in stream``.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("_hub", "_receive", "_send", "dropped")
+
+    def __init__(self, hub: EventHub, buffer: int) -> None:
+        self._hub = hub
+        self._send: MemoryObjectSendStream[Event]
+        self._receive: MemoryObjectReceiveStream[Event]
+        self._send, self._receive = anyio.create_memory_object_stream[Event](buffer)
+        #: Events not delivered because this reader was ``buffer`` events behind.
+        self.dropped = 0
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> Event:
+        try:
+            return await self._receive.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> EventStream:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop receiving; the hub forgets this stream."""
+        self._hub._streams.discard(self)
+        self._send.close()
+        self._receive.close()
+
+    def _offer(self, event: Event) -> None:
+        try:
+            self._send.send_nowait(event)
+        except anyio.WouldBlock:
+            if self.dropped == 0:
+                logger.warning(
+                    "an events() reader is too slow; dropping the newest events (counted "
+                    "in EventStream.dropped) so the supervisor is never held up"
+                )
+            self.dropped += 1
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            self._hub._streams.discard(self)
+
+
+@final
+class EventHub:
+    """Delivers the events of one tree: callbacks, streams and logging."""
+
+    __slots__ = ("_callbacks", "_streams")
+
+    def __init__(self, callbacks: Sequence[Callable[[Event], object]] = ()) -> None:
+        self._callbacks = tuple(callbacks)
+        self._streams: set[EventStream] = set()
+
+    def with_callbacks(self, callbacks: Sequence[Callable[[Event], object]]) -> EventHub:
+        """A hub for a nested supervisor: the parent's subscribers plus its own callbacks."""
+        if not callbacks:
+            return self
+        hub = EventHub((*self._callbacks, *callbacks))
+        hub._streams = self._streams  # one set: a stream opened at the root sees it all
+        return hub
+
+    def open_stream(self, buffer: int) -> EventStream:
+        stream = EventStream(self, buffer)
+        self._streams.add(stream)
+        return stream
+
+    def close_streams(self) -> None:
+        """End every reader's iteration (the tree has stopped)."""
+        for stream in list(self._streams):
+            stream._send.close()
+        self._streams.clear()
+
+    def wants(self, kind: EventKind) -> bool:
+        """Whether an event of *kind* would reach anyone; cheap, checked before building it."""
+        return bool(self._callbacks or self._streams) or logger.isEnabledFor(_LEVELS[kind])
+
+    def emit(
+        self,
+        kind: EventKind,
+        path: str,
+        *,
+        error: BaseException | None = None,
+        restarts: int = 0,
+        detail: str = "",
+    ) -> None:
+        if not self.wants(kind):
+            return
+        event = Event(
+            kind=kind, path=path, time=time.time(), error=error, restarts=restarts, detail=detail
+        )
+        _log(event)
+        for callback in self._callbacks:
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("an on_event callback raised on %s; the tree goes on", event)
+        for stream in list(self._streams):
+            stream._offer(event)
+
+
+def _log(event: Event) -> None:
+    """Log *event* to ``super_visor.<path with dots>`` (a child logger per proc path)."""
+    level = _LEVELS[event.kind]
+    if not logger.isEnabledFor(level):
+        return
+    proc_logger = logging.getLogger(f"super_visor.{event.path.replace('/', '.')}")
+    message = event.kind.value.replace("_", " ")
+    if event.detail:
+        message = f"{message}: {event.detail}"
+    if event.restarts:
+        message = f"{message} (restarts: {event.restarts})"
+    # A traceback for a final failure only; a restarted one is a single line (see RESTARTING).
+    exc_info = event.error if event.kind is EventKind.FAILED else None
+    proc_logger.log(level, "%s: %s", event.path, message, exc_info=exc_info)
