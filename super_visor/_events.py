@@ -64,20 +64,25 @@ class EventKind(enum.Enum):
     SHUTDOWN_FINISHED = "shutdown_finished"
 
 
+# Keyed by member name: a str hash is cached, while Enum.__hash__ runs Python code, and this
+# lookup happens on every transition of every proc.
 _LEVELS = {
-    EventKind.STARTING: logging.DEBUG,
-    EventKind.READY: logging.INFO,
-    EventKind.STOPPING: logging.DEBUG,
-    EventKind.STOPPED: logging.INFO,
-    EventKind.COMPLETED: logging.INFO,
-    EventKind.FAILED: logging.ERROR,
-    EventKind.FORCED: logging.WARNING,
-    EventKind.STUCK: logging.WARNING,
-    EventKind.RESTARTING: logging.WARNING,
-    EventKind.RESTART_LIMIT: logging.ERROR,
-    EventKind.SIGNAL_RECEIVED: logging.WARNING,
-    EventKind.SHUTDOWN_BEGUN: logging.INFO,
-    EventKind.SHUTDOWN_FINISHED: logging.INFO,
+    kind._name_: level
+    for kind, level in {
+        EventKind.STARTING: logging.DEBUG,
+        EventKind.READY: logging.INFO,
+        EventKind.STOPPING: logging.DEBUG,
+        EventKind.STOPPED: logging.INFO,
+        EventKind.COMPLETED: logging.INFO,
+        EventKind.FAILED: logging.ERROR,
+        EventKind.FORCED: logging.WARNING,
+        EventKind.STUCK: logging.WARNING,
+        EventKind.RESTARTING: logging.WARNING,
+        EventKind.RESTART_LIMIT: logging.ERROR,
+        EventKind.SIGNAL_RECEIVED: logging.WARNING,
+        EventKind.SHUTDOWN_BEGUN: logging.INFO,
+        EventKind.SHUTDOWN_FINISHED: logging.INFO,
+    }.items()
 }
 
 
@@ -103,7 +108,7 @@ class Event:
     @property
     def level(self) -> int:
         """The `logging` level this event is logged at."""
-        return _LEVELS[self.kind]
+        return _LEVELS[self.kind._name_]
 
 
 @final
@@ -194,7 +199,7 @@ class EventHub:
 
     def wants(self, kind: EventKind) -> bool:
         """Whether an event of *kind* would reach anyone; cheap, checked before building it."""
-        return bool(self._callbacks or self._streams) or logger.isEnabledFor(_LEVELS[kind])
+        return bool(self._callbacks or self._streams) or logger.isEnabledFor(_LEVELS[kind._name_])
 
     def emit(
         self,
@@ -222,7 +227,7 @@ class EventHub:
 
 def _log(event: Event) -> None:
     """Log *event* to ``super_visor.<path with dots>`` (a child logger per proc path)."""
-    level = _LEVELS[event.kind]
+    level = _LEVELS[event.kind._name_]
     if not logger.isEnabledFor(level):
         return
     proc_logger = logging.getLogger(f"super_visor.{event.path.replace('/', '.')}")
