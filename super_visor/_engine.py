@@ -103,6 +103,8 @@ class SupervisorRun:
         self.settings = settings
         self.token = token
         self.slots = [Slot(spec, path, i) for i, spec in enumerate(specs)]
+        #: Every proc by name, static and dynamic: lookups and name checks stay O(1).
+        self._by_name = {slot.spec.name: slot for slot in self.slots}
         self.reason: str | None = None
         self.forced_by_signal: int | None = None
         self.stop_requested = False
@@ -194,13 +196,11 @@ class SupervisorRun:
     def find(self, path: str) -> Slot | None:
         """The slot at *path* (relative to this supervisor), looking into nested runs."""
         head, _, rest = path.partition("/")
-        for slot in self.all_slots():
-            if slot.spec.name == head:
-                if not rest:
-                    return slot
-                child = self._children.get(slot.index)
-                return child.find(rest) if isinstance(child, SupervisorRun) else None
-        return None
+        slot = self._by_name.get(head)
+        if slot is None or not rest:
+            return slot
+        child = self._children.get(slot.index)
+        return child.find(rest) if isinstance(child, SupervisorRun) else None
 
     # ----------------------------------------------------------------- dynamic children
 
@@ -209,7 +209,7 @@ class SupervisorRun:
         if self.stop_requested:
             msg = f"{self.path}: shutting down ({self.reason}); cannot start {spec.name!r}"
             raise RuntimeError(msg)
-        if spec.name in self._dynamic or any(s.spec.name == spec.name for s in self.slots):
+        if spec.name in self._by_name:
             raise ConfigError(
                 f"{self.path}/{spec.name}",
                 "a proc with this name is already in this supervisor",
@@ -217,16 +217,20 @@ class SupervisorRun:
             )
         slot = Slot(spec, self.path, self._next_index)
         self._next_index += 1
-        self._dynamic[spec.name] = slot
+        self._dynamic[spec.name] = self._by_name[spec.name] = slot
         await self._start_slot(slot)
-        if slot.startup_error is not None or (slot.status is ProcStatus.FAILED and slot.began):
+        failed_to_start = slot.startup_error is not None or (
+            slot.state is ProcState.ENDED
+            and (not slot.began or isinstance(slot.error, StartupError))
+        )
+        if failed_to_start:
             await self._discard_failed_child(slot)
         return slot.ready_value
 
     async def _discard_failed_child(self, slot: Slot) -> None:
         if slot.live:
             await self._stop_slot(slot, "failed to start")
-        del self._dynamic[slot.spec.name]
+        self._forget_child(slot)
         error = slot.error
         if isinstance(error, StartupError):
             raise error
@@ -242,11 +246,15 @@ class SupervisorRun:
             await self._stop_slot(slot, reason)
         elif slot.task is not None and slot.live:
             await slot.task.wait()  # the shutdown is already stopping it
-        self._dynamic.pop(name, None)
+        self._forget_child(slot)
         if slot.state is ProcState.RESTARTING:
             self._pending_restarts.remove(slot)
             slot.move(ProcState.ENDED)
         return slot.outcome()
+
+    def _forget_child(self, slot: Slot) -> None:
+        self._dynamic.pop(slot.spec.name, None)
+        self._by_name.pop(slot.spec.name, None)
 
     def _is_dynamic(self, slot: Slot) -> bool:
         return slot.index >= len(self.slots)
@@ -319,7 +327,8 @@ class SupervisorRun:
             self._live += 1
             self._record_end(slot, ProcStatus.FAILED, None, exc)
             self._emit_end(slot)
-            self.request_stop(f"proc '{slot.path}' failed to start")
+            if not self._is_dynamic(slot):
+                self.request_stop(f"proc '{slot.path}' failed to start")
             return None
 
     def _fail_startup(self, slot: Slot, problem: str) -> None:
@@ -447,7 +456,7 @@ class SupervisorRun:
             status = slot.status.value if slot.status is not None else "ended"
             self.request_stop(f"proc '{slot.path}' {status}")
         elif self._is_dynamic(slot) and slot.status is not ProcStatus.FAILED:
-            del self._dynamic[slot.spec.name]  # ended cleanly: nothing left to report
+            self._forget_child(slot)  # ended cleanly: nothing left to report
         elif self._live == 0 and not self._starting and not self._pending_restarts:
             self.request_stop("no procs left running")
 
