@@ -221,7 +221,8 @@ class _Validator:
         else:
             proc = self._proc(path, entry.proc, options.get("name"))
             name = options.get("name", getattr(proc, "name", None))
-            _check_name(path, name, "the proc name", "add_proc(proc, name='web')")
+            where = f"{path}/<{_label(entry.proc, None)}>"
+            _check_name(where, name, "the proc name", "add_proc(proc, name='web')")
             assert isinstance(name, str)
             source = entry.proc
             if not isinstance(entry.proc, SupervisorBuilder):  # its build remembered its procs

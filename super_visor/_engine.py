@@ -381,14 +381,18 @@ class SupervisorRun:
         try:
             return await child.run()
         finally:
+            # The ended run stays reachable (until a restart replaces it), so
+            # handle.ready_value("nested/proc") still answers after the tree stopped.
             slot.children = child.outcomes()
-            del self._children[slot.index]
 
     def _proc_ended(
         self, slot: Slot, result: object, error: BaseException | None, *, cancelled: bool
     ) -> None:
         """Turn how a run ended into the proc's outcome, then decide what happens next."""
-        before_ready = slot.state is ProcState.STARTING and slot.spec.wait_ready
+        token = slot.token
+        assert token is not None
+        # Gating and never called ready(): also when its stop was requested meanwhile.
+        before_ready = slot.spec.wait_ready and not token._ready
         startup_error = slot.startup_error
         if startup_error is not None:
             error = startup_error
@@ -396,8 +400,6 @@ class SupervisorRun:
             startup_error = StartupError(slot.path, "raised before it was ready")
             startup_error.__cause__ = error
             error = startup_error
-        token = slot.token
-        assert token is not None
         status = classify(
             failed=error is not None,
             cancelled=cancelled,
@@ -588,10 +590,14 @@ class SupervisorRun:
             elif slot.state is ProcState.RESTARTING:
                 slot.move(ProcState.ENDED)  # shutdown came first: its last outcome stands
 
-    def _report(self) -> SupervisorReport:
-        report = SupervisorReport(
+    def report_so_far(self) -> SupervisorReport:
+        """The report as of now, failed or not (for a run that was forced from outside)."""
+        return SupervisorReport(
             self.path, self.outcomes(), self.reason or "stopped", self.forced_by_signal
         )
+
+    def _report(self) -> SupervisorReport:
+        report = self.report_so_far()
         failed = [s for s in self.all_slots() if s.status is ProcStatus.FAILED]
         errors = [s.error for s in failed if isinstance(s.error, Exception)]
         if self._restart_limit is not None:

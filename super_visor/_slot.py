@@ -147,6 +147,9 @@ class Slot:
 
     def outcome(self) -> ProcOutcome:
         status = self.status if self.status is not None else ProcStatus.NOT_STARTED
+        children = self.children
+        if status is ProcStatus.NOT_STARTED and not children:
+            children = not_started_children(self.path, self.spec.proc)
         return ProcOutcome(
             name=self.spec.name,
             path=self.path,
@@ -154,9 +157,24 @@ class Slot:
             result=self.result,
             error=self.error,
             restarts=self.restarts,
-            children=self.children,
+            children=children,
             history=self.history,
         )
+
+
+def not_started_children(path: str, proc: object) -> tuple[ProcOutcome, ...]:
+    """For a nested supervisor start-up never reached: its procs, all NOT_STARTED, so the
+    report still names every proc of the tree exactly once."""
+    specs: tuple[ProcSpec, ...] = getattr(proc, "specs", ()) if hasattr(proc, "_open_run") else ()
+    return tuple(
+        ProcOutcome(
+            name=spec.name,
+            path=f"{path}/{spec.name}",
+            status=ProcStatus.NOT_STARTED,
+            children=not_started_children(f"{path}/{spec.name}", spec.proc),
+        )
+        for spec in specs
+    )
 
 
 _LIVE = (ProcState.STARTING, ProcState.RUNNING, ProcState.STOPPING, ProcState.FORCING)

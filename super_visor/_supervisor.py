@@ -143,28 +143,32 @@ class Supervisor:
     async def running(self, *, handle_signals: bool = False) -> AsyncIterator[RunHandle]:
         """Run the tree in the background for the duration of an ``async with`` block.
 
-        Enters once every proc is ready (for tests and embedding). Leaving the block shuts
-        the tree down and waits for it. When a proc fails, the block is cancelled and the
+        Enters once every proc is ready (for tests and embedding); when start-up fails, the
+        ``async with`` raises `SupervisorError` without entering the block. Leaving the
+        block shuts the tree down gracefully and waits for it, also when the block is left
+        by a cancellation from outside. When a proc fails, the block is cancelled and the
         ``async with`` raises `SupervisorError`; the report is ``handle.report`` otherwise.
         An exception raised by the block itself propagates unchanged after shutdown.
         """
         run = self._begin()
         handle = RunHandle(run, self._child_spec)
         body_error: Exception | None = None
+        entered = False
         try:
             with receive_stop_signals() if handle_signals else contextlib.nullcontext() as sigs:
                 async with anyio.create_task_group() as task_group:
                     task_group.start_soon(handle._drive, task_group.cancel_scope)
                     if sigs is not None:
                         task_group.start_soon(_respond_to_signals, sigs, run)
-                    await run.wait_ready_or_done()
                     try:
-                        yield handle
+                        await run.wait_ready_or_done()
+                        if run.all_ready:
+                            entered = True
+                            yield handle
                     except Exception as exc:  # noqa: BLE001 (re-raised below, unwrapped)
                         body_error = exc
                     finally:
-                        handle.shutdown("running() block exited")
-                    await handle.wait_stopped()
+                        await handle._stop_gracefully("running() block exited")
                     task_group.cancel_scope.cancel()
         finally:
             self._active = False
@@ -172,6 +176,8 @@ class Supervisor:
             raise body_error
         if handle._error is not None:
             raise handle._error
+        if not entered:
+            yield handle  # start-up was cut short without a failure (e.g. a signal)
 
     def _begin(self) -> SupervisorRun:
         if self._active:
@@ -275,6 +281,17 @@ class RunHandle:
         """Whether the tree has stopped (its report exists)."""
         return self._done.is_set()
 
+    async def _stop_gracefully(self, reason: str) -> None:
+        """Shut down and wait, even when the caller is being cancelled from outside.
+
+        Shielded on purpose: every proc still gets its grace and then force, so the wait is
+        bounded by the graces (a proc that survives force is reported as stuck), and
+        "leaving the block stops the tree gracefully" holds for every way out of it.
+        """
+        self.shutdown(reason)
+        with anyio.CancelScope(shield=True):
+            await self._done.wait()
+
     async def wait_stopped(self) -> SupervisorReport:
         """Wait until the tree has stopped and return its report (failed or not)."""
         await self._done.wait()
@@ -290,13 +307,19 @@ class RunHandle:
         return self._report
 
     async def _drive(self, scope: anyio.CancelScope) -> None:
+        """Run the tree for ``running()``. Shielded from the block's own cancellation, so a
+        block cancelled from outside still stops the tree gracefully (its ``finally`` asks
+        for the shutdown and waits); a second signal still forces the tree from inside."""
         try:
-            self._report = await self._run.run()
+            with anyio.CancelScope(shield=True):
+                self._report = await self._run.run()
         except SupervisorError as exc:
             self._error = exc
             self._report = exc.report
             scope.cancel()
         finally:
+            if self._report is None:  # forced from outside: the outcomes are still known
+                self._report = self._run.report_so_far()
             self._run.hub.close_streams()
             self._done.set()
 
