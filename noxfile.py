@@ -1,10 +1,10 @@
 """Nox sessions: each one runs the command a person would type by hand.
 
-    nox -s tests   pytest on both anyio backends (the same command as README.md)
-    nox -s lint    ruff check + ruff format --check
-    nox -s types   mypy --strict
-    nox -s docs    Sphinx, warnings as errors
-    nox -s bench   the start/stop benchmark (prints figures; asserts nothing)
+nox -s tests   pytest on both anyio backends (the same command as README.md)
+nox -s lint    ruff check + ruff format --check
+nox -s types   mypy --strict
+nox -s docs    Sphinx, warnings as errors
+nox -s bench   the start/stop benchmark (prints figures; asserts nothing)
 """
 
 from __future__ import annotations

@@ -93,15 +93,19 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backend", nargs="*", default=["asyncio", "trio"])
     args = parser.parse_args()
-    with open(os.devnull, "w") as sink:  # noqa: PTH123 (a plain text sink for the handler)
+    with open(os.devnull, "w") as sink:
         handler = logging.StreamHandler(sink)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger()
         root.addHandler(handler)
         root.setLevel(logging.INFO)
-        print(f"{'backend':8} {'contender':12} {'restarts/s':>11} {'crash->begun':>13} {'vs raw':>7}")
+        print(
+            f"{'backend':8} {'contender':12} {'restarts/s':>11} {'crash->begun':>13} {'vs raw':>7}"
+        )
         for backend in args.backend:
-            raw = [anyio.run(raw_anyio_restarts, args.n, backend=backend) for _ in range(args.repeat)]
+            raw = [
+                anyio.run(raw_anyio_restarts, args.n, backend=backend) for _ in range(args.repeat)
+            ]
             ours = [
                 anyio.run(super_visor_restarts, args.n, backend=backend) for _ in range(args.repeat)
             ]

@@ -162,8 +162,10 @@ def main() -> None:
         contender, backend, n, what = args.child
         child(contender, backend, int(n), what)
         return
-    print(f"{'backend':8} {'N':>7} {'contender':12} {'start+stop':>10} {'per proc':>9} "
-          f"{'KB/proc':>8} {'vs anyio':>8} {'vs asyncio':>10}")
+    print(
+        f"{'backend':8} {'N':>7} {'contender':12} {'start+stop':>10} {'per proc':>9} "
+        f"{'KB/proc':>8} {'vs anyio':>8} {'vs asyncio':>10}"
+    )
     for n in args.n:
         repeat = args.repeat if n <= 10_000 else 1
         floor = row("raw asyncio", "asyncio", n, repeat)
