@@ -8,6 +8,8 @@ Layering (imports point one way): ``_errors`` <- ``_token`` <- ``_proc``/``_spec
 from __future__ import annotations
 
 from ._builder import SupervisorBuilder as SupervisorBuilder
+from ._config import Setting as Setting
+from ._config import Settings as Settings
 from ._errors import ConfigError as ConfigError
 from ._errors import RestartLimitExceeded as RestartLimitExceeded
 from ._errors import StartupError as StartupError
@@ -43,6 +45,8 @@ __all__ = (
     "Restart",
     "RestartLimitExceeded",
     "RunHandle",
+    "Setting",
+    "Settings",
     "StartupError",
     "Strategy",
     "Supervisor",

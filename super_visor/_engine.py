@@ -285,7 +285,8 @@ class SupervisorRun:
         token = slot.token = CancellationToken()
         token._on_ready = slot.mark_ready
         slot.move(ProcState.STARTING)
-        slot.started_at = anyio.current_time()
+        if slot.spec.backoff is not None:
+            slot.started_at = anyio.current_time()  # only the backoff's reset rule reads it
         self._live += 1
         assert self._task_group is not None
         self.hub.emit(EventKind.STARTING, slot.path, restarts=slot.restarts)

@@ -1,8 +1,10 @@
 """run(): the synchronous entry point for ``main()``.
 
 It is one of the two places (with the CLI) allowed to decide the process's fate: it chooses
-the backend, maps the outcome to an exit code and calls ``sys.exit``. The report goes to
-stderr, because stdout belongs to the application.
+the backend, reads the configuration (``.env``, environment; see ``_config``), maps the
+outcome to an exit code and calls ``sys.exit``. The report goes to stderr, because stdout
+belongs to the application. The live console (``_console``, which imports rich) is imported
+only when it is shown, so ``import super_visor`` does not pay for rich.
 """
 
 from __future__ import annotations
@@ -14,13 +16,27 @@ from typing import TYPE_CHECKING, Literal, NoReturn
 import anyio
 
 from ._builder import SupervisorBuilder
+from ._config import Settings
 from ._errors import ConfigError, SupervisorError
 
 if TYPE_CHECKING:
+    import os
+    from collections.abc import Mapping
+
+    from ._config import ConsoleMode
+    from ._console import LiveConsole
     from ._outcome import SupervisorReport
     from ._supervisor import Supervisor
 
-__all__ = ("EXIT_CONFIG_ERROR", "EXIT_FAILED", "EXIT_INTERRUPTED", "run", "run_for_exit_code")
+__all__ = (
+    "EXIT_CONFIG_ERROR",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "prepare",
+    "run",
+    "run_for_exit_code",
+    "run_prepared",
+)
 
 EXIT_FAILED = 1
 EXIT_CONFIG_ERROR = 2
@@ -34,15 +50,31 @@ def run(
     *,
     backend: Backend = "asyncio",
     handle_signals: bool = True,
+    console: ConsoleMode = "auto",
+    env_file: str | os.PathLike[str] | None = ".env",
 ) -> NoReturn:
     """Run *target* until it stops, print the report to stderr, exit with its code.
 
     Exit codes: 0 every proc stopped cleanly (also after one signal); 1 a proc failed;
     2 `ConfigError` (the message is printed); 128+N when a second signal N forced the stop.
 
+    The configuration is read now, not at import: *env_file* (if it exists; None reads no
+    file), then the environment, override the values in code (``SUPER_VISOR_GRACE``,
+    ``SUPER_VISOR__WEB__GRACE``, ...; see "Operating super_visor"). *console* chooses the
+    live tree: ``"auto"`` shows it when stdout and stderr are terminals; ``SUPER_VISOR_CONSOLE``
+    overrides it.
+
     .. versionadded:: 0.1
     """
-    sys.exit(run_for_exit_code(target, backend=backend, handle_signals=handle_signals))
+    sys.exit(
+        run_for_exit_code(
+            target,
+            backend=backend,
+            handle_signals=handle_signals,
+            console=console,
+            env_file=env_file,
+        )
+    )
 
 
 def run_for_exit_code(
@@ -50,16 +82,41 @@ def run_for_exit_code(
     *,
     backend: Backend = "asyncio",
     handle_signals: bool = True,
+    console: ConsoleMode = "auto",
+    env_file: str | os.PathLike[str] | None = ".env",
 ) -> int:
     """What `run` does, returning the exit code instead of exiting (for the CLI and tests)."""
     try:
-        sup = target.build() if isinstance(target, SupervisorBuilder) else target
+        sup, settings = prepare(target, console=console, env_file=env_file)
     except ConfigError as exc:
         print(f"super_visor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG_ERROR
-    with _default_log_handler():
+    return run_prepared(sup, settings, backend=backend, handle_signals=handle_signals)
+
+
+def prepare(
+    target: Supervisor | SupervisorBuilder,
+    *,
+    console: ConsoleMode = "auto",
+    env_file: str | os.PathLike[str] | None = ".env",
+    flags: Mapping[str, tuple[str, str]] | None = None,
+) -> tuple[Supervisor, Settings]:
+    """Build *target*, resolve its configuration and apply it; raises `ConfigError`."""
+    sup = target.build() if isinstance(target, SupervisorBuilder) else target
+    settings = Settings.load(sup, env_file=env_file, flags=flags, console=console)
+    return settings.apply(sup), settings
+
+
+def run_prepared(
+    sup: Supervisor, settings: Settings, *, backend: Backend, handle_signals: bool
+) -> int:
+    """Run an already configured *sup* (see `prepare`); return the exit code."""
+    live = _open_console(sup, settings.console)
+    if live is not None:
+        sup = sup._replace(callbacks=(*sup._callbacks, live.view.on_event))
+    with _log_setup(settings.log_level, live):
         try:
-            report = anyio.run(_start, sup, handle_signals, backend=backend)
+            report = anyio.run(_start, sup, handle_signals, live, backend=backend)
         except SupervisorError as exc:
             report = exc.report
         except KeyboardInterrupt:
@@ -68,34 +125,70 @@ def run_for_exit_code(
             if group.subgroup(KeyboardInterrupt) is None:
                 raise
             return EXIT_INTERRUPTED
-    print(report.render(), file=sys.stderr)  # noqa: T201
+    if live is not None:
+        live.print_report(report)
+    else:
+        print(report.render(), file=sys.stderr)  # noqa: T201
     return report.exit_code
 
 
-async def _start(sup: Supervisor, handle_signals: bool) -> SupervisorReport:
-    return await sup.start(handle_signals=handle_signals)
+def _open_console(sup: Supervisor, mode: ConsoleMode) -> LiveConsole | None:
+    stdout_tty = _isatty(sys.stdout)
+    if mode is False or (mode == "auto" and not (stdout_tty and _isatty(sys.stderr))):
+        return None
+    from ._console import LiveConsole  # imported only now: rich is loaded only when shown
+
+    return LiveConsole(sup, sys.stderr, capture_stdout=stdout_tty)
 
 
-class _default_log_handler:
-    """Show super_visor's INFO lines on stderr unless the app configured logging itself."""
+def _isatty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty is not None and isatty())
 
-    def __init__(self) -> None:
+
+async def _start(
+    sup: Supervisor, handle_signals: bool, live: LiveConsole | None
+) -> SupervisorReport:
+    if live is None:
+        return await sup.start(handle_signals=handle_signals)
+    return await live.drive(lambda: sup.start(handle_signals=handle_signals))
+
+
+class _log_setup:
+    """Show super_visor's log lines on stderr unless the app configured logging itself.
+
+    The level is ``SUPER_VISOR_LOG_LEVEL`` when set (it applies even when the app configured
+    logging: the operator asked for it), else INFO, or WARNING under the live console, whose
+    tree already shows what the INFO lines say. Everything is put back afterwards.
+    """
+
+    def __init__(self, level: str | None, live: LiveConsole | None) -> None:
+        self._level_name = level
+        self._live = live
         self._handler: logging.Handler | None = None
-        self._level = logging.NOTSET
+        self._saved_level = logging.NOTSET
 
     def __enter__(self) -> None:
         ours = logging.getLogger("super_visor")
+        self._saved_level = ours.level
+        if self._level_name is not None:
+            ours.setLevel(self._level_name)
         if logging.getLogger().handlers or ours.handlers:
             return
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        self._handler, self._level = handler, ours.level
+        if self._live is not None:
+            handler = self._live.log_handler()
+        else:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(
+                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            )
+        self._handler = handler
         ours.addHandler(handler)
         if ours.level == logging.NOTSET:
-            ours.setLevel(logging.INFO)
+            ours.setLevel(logging.WARNING if self._live is not None else logging.INFO)
 
     def __exit__(self, *exc_info: object) -> None:
+        ours = logging.getLogger("super_visor")
         if self._handler is not None:
-            ours = logging.getLogger("super_visor")
             ours.removeHandler(self._handler)
-            ours.setLevel(self._level)
+        ours.setLevel(self._saved_level)

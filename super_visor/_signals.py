@@ -1,4 +1,4 @@
-"""SIGINT/SIGTERM at the root, for one run only; the previous handlers come back afterwards.
+"""SIGINT/SIGTERM (and SIGUSR1) at the root, for one run only; the previous handlers come back.
 
 Why a scoped receiver and a manual restore:
 
@@ -15,7 +15,12 @@ Why a scoped receiver and a manual restore:
   without them rather than fail: the embedding app owns signals then.
 
 Note for users (also in the docs): on asyncio, while the root runs, our receiver replaces any
-handler the app set with ``loop.add_signal_handler`` for SIGINT/SIGTERM.
+handler the app set with ``loop.add_signal_handler`` for SIGINT/SIGTERM/SIGUSR1.
+
+SIGUSR1 never stops anything: it asks for a dump of the tree, each proc with its state and the
+stack its task is suspended in, logged at WARNING (the operator asked for it, so it must show
+even when INFO is filtered out). It goes through the same receiver, so it is as scoped and as
+safe as the stop signals; without it SIGUSR1's default action would kill the process.
 """
 
 from __future__ import annotations
@@ -28,12 +33,26 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterator
+from ._stacks import format_coroutine_stack
 
-__all__ = ("STOP_SIGNALS", "receive_stop_signals", "signal_name")
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable, Iterator
+
+    from ._slot import Slot
+
+__all__ = (
+    "DUMP_SIGNAL",
+    "STOP_SIGNALS",
+    "format_tree_dump",
+    "log_tree_dump",
+    "receive_stop_signals",
+    "signal_name",
+)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+#: Dumps the tree with stacks; None where the platform has no SIGUSR1 (Windows).
+DUMP_SIGNAL: int | None = getattr(signal, "SIGUSR1", None)
+_HANDLED = (*STOP_SIGNALS, *(() if DUMP_SIGNAL is None else (DUMP_SIGNAL,)))
 
 logger = logging.getLogger("super_visor")
 
@@ -48,7 +67,7 @@ def signal_name(signum: int) -> str:
 
 @contextlib.contextmanager
 def receive_stop_signals() -> Iterator[AsyncIterator[int] | None]:
-    """Receive SIGINT/SIGTERM while the block runs; yields None outside the main thread."""
+    """Receive SIGINT/SIGTERM/SIGUSR1 while the block runs; None outside the main thread."""
     if threading.current_thread() is not threading.main_thread():
         logger.warning(
             "super_visor handles SIGINT/SIGTERM only in the main thread; this supervisor "
@@ -56,11 +75,52 @@ def receive_stop_signals() -> Iterator[AsyncIterator[int] | None]:
         )
         yield None
         return
-    saved = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    saved = {sig: signal.getsignal(sig) for sig in _HANDLED}
     try:
-        with anyio.open_signal_receiver(*STOP_SIGNALS) as receiver:
+        with anyio.open_signal_receiver(*_HANDLED) as receiver:
             yield receiver
     finally:
         for sig, handler in saved.items():
             if handler is not None:
                 signal.signal(sig, handler)
+
+
+def log_tree_dump(root: str, slots: Iterable[Slot], live: Iterable[Slot]) -> None:
+    """Log the tree (answering SIGUSR1); see `format_tree_dump`."""
+    logger.warning("%s", format_tree_dump(root, slots, live, anyio.current_time()))
+
+
+def format_tree_dump(root: str, slots: Iterable[Slot], live: Iterable[Slot], now: float) -> str:
+    """The root's procs in declared order, each followed by the live procs nested in it.
+
+    *slots* are the root's own procs; *live* is ``run.live_slots()`` (depth-first), which is
+    how the procs of nested supervisors are reached. Every proc that is not a supervisor shows
+    the stack its task is suspended in: what it is waiting on right now.
+    """
+    lines = [f"{signal_name(DUMP_SIGNAL or 0)}: the tree of {root}, with each proc's stack:"]
+    pending = list(live)
+    position = 0
+    for slot in slots:
+        lines.extend(_dump_slot(slot, root, now))
+        if position < len(pending) and pending[position] is slot:
+            position += 1
+            while position < len(pending) and pending[position].path.startswith(f"{slot.path}/"):
+                lines.extend(_dump_slot(pending[position], root, now))
+                position += 1
+    return "\n".join(lines)
+
+
+def _dump_slot(slot: Slot, root: str, now: float) -> list[str]:
+    indent = "  " * slot.path[len(root) :].count("/")
+    parts = [f"{indent}{slot.path}: {slot.state.name}"]
+    if slot.live:
+        parts.append(f"up {now - slot.started_at:.1f}s")
+    elif slot.status is not None:
+        parts.append(f"ended {slot.status.value}")
+    if slot.restarts:
+        parts.append(f"restarts {slot.restarts}")
+    lines = [", ".join(parts)]
+    if slot.live and slot.task is not None and not hasattr(slot.spec.proc, "_open_run"):
+        stack = format_coroutine_stack(slot.task.coro)
+        lines.extend(f"{indent}    {line}" for line in stack.splitlines())
+    return lines

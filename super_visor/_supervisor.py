@@ -15,7 +15,7 @@ import anyio
 from ._engine import RunSettings, SupervisorRun, report_stuck
 from ._errors import SupervisorError
 from ._events import EventHub, EventKind
-from ._signals import receive_stop_signals, signal_name
+from ._signals import DUMP_SIGNAL, log_tree_dump, receive_stop_signals, signal_name
 from ._token import CancellationToken
 
 if TYPE_CHECKING:
@@ -102,6 +102,31 @@ class Supervisor:
 
     def __repr__(self) -> str:
         return f"<Supervisor {self.name!r} with {len(self.specs)} proc(s)>"
+
+    def _replace(
+        self,
+        *,
+        specs: tuple[ProcSpec, ...] | None = None,
+        max_restarts: int | None = None,
+        within: float | None = None,
+        callbacks: tuple[Callable[[Event], object], ...] | None = None,
+    ) -> Supervisor:
+        """A copy with some configuration replaced (environment overrides, the console's
+        event hook). This one is left as built: a Supervisor is immutable configuration."""
+        settings = {
+            "strategy": self.strategy,
+            "max_restarts": self.max_restarts if max_restarts is None else max_restarts,
+            "within": self.within if within is None else within,
+            "backoff": self.backoff,
+            "stuck_report_interval": self._settings.stuck_report_interval,
+        }
+        return Supervisor._create(
+            self.name,
+            self.specs if specs is None else specs,
+            settings,
+            self._child_spec,
+            self._callbacks if callbacks is None else callbacks,
+        )
 
     async def run_proc(self, token: CancellationToken, /) -> SupervisorReport:
         """Run as a proc: start the procs, stop them in reverse once *token* is cancelled."""
@@ -346,9 +371,16 @@ async def _run_with_signals(run: SupervisorRun) -> SupervisorReport:
 
 
 async def _respond_to_signals(signals: AsyncIterator[int], run: SupervisorRun) -> None:
-    """First signal: graceful shutdown. Second: force everything, then name what is stuck."""
+    """First signal: graceful shutdown. Second: force everything, then name what is stuck.
+
+    SIGUSR1 is not a stop signal: it logs the tree with each proc's state and stack (a
+    debugging aid for a live process) and counts towards nothing.
+    """
     received = 0
     async for signum in signals:
+        if signum == DUMP_SIGNAL:
+            log_tree_dump(run.path, run.all_slots(), run.live_slots())
+            continue
         received += 1
         run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=signal_name(signum))
         if received == 1:

@@ -1,0 +1,392 @@
+"""Configuration from the environment and ``.env``: change a running tree without editing code.
+
+Twelve-factor overrides, read by `run()` and the CLI when they start (never at import), with
+this precedence, lowest first:
+
+1. code: the values given to ``SupervisorBuilder``/``add_proc`` and to ``run(console=...)``;
+2. the ``.env`` file, read with python-dotenv's ``dotenv_values`` (``os.environ`` is never
+   modified: a library must not change the process environment behind the app's back);
+3. the real environment;
+4. command-line flags (``super-visor run --grace 3``).
+
+Tree-wide variables are ``SUPER_VISOR_<FIELD>``. A per-proc override is
+``SUPER_VISOR__<PATH>__<FIELD>``: the proc's path below the root, each segment upper-cased
+with every character other than ``A-Z``/``0-9`` turned into ``_``, joined by ``__`` (a double
+underscore, so a single one may stay inside a name). ``web`` -> ``SUPER_VISOR__WEB__GRACE``,
+``pipeline/consumer`` -> ``SUPER_VISOR__PIPELINE__CONSUMER__GRACE``, ``db-primary`` ->
+``SUPER_VISOR__DB_PRIMARY__GRACE``. Variable names are matched case-insensitively.
+
+Nothing is silently ignored: a malformed value, an unknown ``SUPER_VISOR_`` variable (a typo
+would otherwise do nothing), an override naming a proc the tree does not have, or one that
+matches two procs, is a `ConfigError` naming the variable, the value, where it came from and
+what was expected. The resolved values are a frozen `Settings` that records each one's source
+(``super-visor check`` prints it) and `Settings.apply` makes a new `Supervisor` from them,
+leaving the original untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, final
+
+from ._errors import ConfigError
+from ._supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+
+    from ._spec import ProcSpec
+
+__all__ = ("PREFIX", "Setting", "Settings", "proc_variable")
+
+PREFIX = "SUPER_VISOR_"
+_PER_PROC = "SUPER_VISOR__"
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_CONSOLE_WORDS: dict[str, bool | None] = {
+    "auto": None,
+    **dict.fromkeys(("1", "on", "true", "yes"), True),
+    **dict.fromkeys(("0", "off", "false", "no"), False),
+}
+
+ConsoleMode = bool | Literal["auto"]
+
+
+def _seconds(raw: str) -> float:
+    value = float(raw)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(raw)
+    return value
+
+
+def _timeout(raw: str) -> float | None:
+    return None if raw.strip().lower() == "none" else _seconds(raw)
+
+
+def _count(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError(raw)
+    return value
+
+
+def _console(raw: str) -> ConsoleMode:
+    word = _CONSOLE_WORDS[raw.strip().lower()]  # KeyError -> malformed
+    return "auto" if word is None else word
+
+
+def _level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in _LOG_LEVELS:
+        raise ValueError(raw)
+    return level
+
+
+#: The field a variable sets -> (what is expected, an example value, the parser).
+_FIELDS: dict[str, tuple[str, str, Callable[[str], object]]] = {
+    "grace": ("a finite number of seconds >= 0", "5", _seconds),
+    "ready_timeout": ("a finite number of seconds >= 0, or 'none'", "10", _timeout),
+    "max_restarts": ("a whole number >= 0", "3", _count),
+    "within": ("a finite number of seconds >= 0", "5", _seconds),
+    "console": ("one of auto, on, off (or true/false, 1/0, yes/no)", "auto", _console),
+    "log_level": ("one of " + ", ".join(_LOG_LEVELS), "INFO", _level),
+}
+#: Fields a per-proc override may set; max_restarts and within only on a nested supervisor.
+_PROC_FIELDS = ("grace", "ready_timeout", "max_restarts", "within")
+_SUPERVISOR_FIELDS = ("max_restarts", "within")
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Setting:
+    """One resolved configuration value and where it came from.
+
+    ``path`` is empty for a tree-wide setting, else the proc's path below the root
+    (``"pipeline/consumer"``). ``source`` is ``"code"``, ``".env file <path>"``,
+    ``"environment"`` or ``"command line (<flag>)"``.
+
+    .. versionadded:: 0.1
+    """
+
+    variable: str
+    field: str
+    path: str
+    value: object
+    source: str
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """The configuration of one run, resolved from code, ``.env``, environment and flags.
+
+    Made by `Settings.load`, which checks every value; `apply` turns it into a new
+    `Supervisor`. Immutable, so what ``super-visor check`` shows is exactly what runs.
+
+    .. versionadded:: 0.1
+    """
+
+    #: Every value given by a ``.env`` file, the environment or a flag, plus ``console``
+    #: and ``log_level`` (always present, from code when nobody set them).
+    values: tuple[Setting, ...]
+
+    @classmethod
+    def load(
+        cls,
+        sup: Supervisor,
+        *,
+        env_file: str | os.PathLike[str] | None = ".env",
+        environ: Mapping[str, str] | None = None,
+        flags: Mapping[str, tuple[str, str]] | None = None,
+        console: ConsoleMode = "auto",
+    ) -> Settings:
+        """Resolve the configuration of *sup* (nothing runs; *sup* is only read).
+
+        Args:
+            env_file: a ``.env`` file to read if it exists (None: read none). A path given
+                by the user that must exist is checked by the caller (the CLI does).
+            environ: the environment (default ``os.environ``, read, never written).
+            flags: command-line values, ``{variable: (raw value, flag)}``.
+            console: the code's choice, overridden by ``SUPER_VISOR_CONSOLE``.
+
+        Raises:
+            ConfigError: a malformed value, an unknown variable or proc path.
+        """
+        layers: list[tuple[str, Mapping[str, str | None]]] = []
+        if env_file is not None and os.path.isfile(env_file):
+            # Imported here, lazily: `import super_visor` must stay fast.
+            from dotenv import dotenv_values
+
+            layers.append((f".env file {os.fspath(env_file)}", dotenv_values(env_file)))
+        layers.append(("environment", os.environ if environ is None else environ))
+        merged: dict[str, tuple[str | None, str]] = {
+            f"{PREFIX}CONSOLE": (str(console), "code"),
+            f"{PREFIX}LOG_LEVEL": (None, "code"),
+        }
+        for source, values in layers:
+            for key, raw in values.items():
+                if key.upper().startswith(PREFIX):
+                    merged[key.upper()] = (raw, source)
+        for key, (raw, flag) in (flags or {}).items():
+            merged[key.upper()] = (raw, f"command line ({flag})")
+        targets = _Targets(sup)
+        return cls(values=tuple(_parse(v, *merged[v], targets) for v in sorted(merged)))
+
+    def get(self, field: str, path: str = "") -> Setting | None:
+        """The setting for *field* (tree-wide, or for the proc at *path*), if any."""
+        for setting in self.values:
+            if setting.field == field and setting.path == path:
+                return setting
+        return None
+
+    @property
+    def console(self) -> ConsoleMode:
+        """``True``, ``False`` or ``"auto"`` (on when stdout and stderr are terminals)."""
+        setting = self.get("console")
+        return "auto" if setting is None else setting.value  # type: ignore[return-value]
+
+    @property
+    def log_level(self) -> str | None:
+        """The level name for the ``super_visor`` logger, or None to keep the default."""
+        setting = self.get("log_level")
+        return None if setting is None else setting.value  # type: ignore[return-value]
+
+    def apply(self, sup: Supervisor) -> Supervisor:
+        """A new `Supervisor` with these values applied; *sup* itself is not changed.
+
+        Tree-wide ``grace``/``ready_timeout`` apply to every proc that is not a nested
+        supervisor (a nested one keeps taking as long as its children need);
+        ``max_restarts``/``within`` apply to every supervisor. A per-proc value beats the
+        tree-wide one.
+        """
+        return _apply(self, sup, "")
+
+    def resolved(self, sup: Supervisor) -> Iterator[tuple[str, str, object, str]]:
+        """``(path, field, value, source)`` for every proc's settings after `apply`."""
+        yield from _resolved(self, sup, "")
+
+    def render(self, sup: Supervisor) -> str:
+        """The resolved configuration, one value per line with its source (for ``check``)."""
+        lines = [f"configuration of {sup.name} (lowest first: code < .env < environment < flags):"]
+        for setting in self.values:
+            if not setting.path:
+                shown = _show(setting.value) if setting.value is not None else "default"
+                lines.append(f"  {setting.field} = {shown}  [{setting.source}]")
+        for path, field, value, source in self.resolved(sup):
+            lines.append(f"  {path or sup.name}: {field} = {_show(value)}  [{source}]")
+        return "\n".join(lines)
+
+
+def proc_variable(path: str, field: str) -> str:
+    """The variable overriding *field* of the proc at *path* (below the root).
+
+    ``proc_variable("pipeline/consumer", "grace")`` -> ``SUPER_VISOR__PIPELINE__CONSUMER__GRACE``.
+    """
+    segments = "__".join(_segment(part) for part in path.split("/"))
+    return f"{_PER_PROC}{segments}__{field.upper()}"
+
+
+def _segment(name: str) -> str:
+    return re.sub(r"[^A-Z0-9]", "_", name.upper())
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "none"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+class _Targets:
+    """The procs of a tree by the variable prefix naming them (to resolve and to suggest)."""
+
+    def __init__(self, sup: Supervisor) -> None:
+        self.root = sup.name
+        self.by_key: dict[str, list[tuple[str, bool]]] = {}
+        self._walk(sup, "")
+
+    def _walk(self, sup: Supervisor, prefix: str) -> None:
+        for spec in sup.specs:
+            path = f"{prefix}{spec.name}"
+            nested = isinstance(spec.proc, Supervisor)
+            key = proc_variable(path, "x")[: -len("__X")]
+            self.by_key.setdefault(key, []).append((path, nested))
+            if isinstance(spec.proc, Supervisor):
+                self._walk(spec.proc, f"{path}/")
+
+    def valid_variables(self) -> list[str]:
+        return [
+            f"{key}__{field.upper()}"
+            for key, found in self.by_key.items()
+            for field in (_PROC_FIELDS if found[0][1] else _PROC_FIELDS[:2])
+        ]
+
+
+def _parse(variable: str, raw: str | None, source: str, targets: _Targets) -> Setting:
+    """Check one variable and parse its value; every problem is a `ConfigError`."""
+    field, path = _locate(variable, raw, source, targets)
+    expected, example, parse = _FIELDS[field]
+    if raw is None and source == "code":
+        return Setting(variable=variable, field=field, path=path, value=None, source=source)
+    try:
+        if raw is None:
+            raise ValueError(raw)
+        value = parse(raw)
+    except (ValueError, KeyError):
+        raise ConfigError(
+            variable,
+            f"got {raw!r} (from {source}), expected {expected}",
+            f"set e.g. {variable}={example}"
+            + ("" if raw is not None else " (a line without '=' in .env has no value)"),
+        ) from None
+    return Setting(variable=variable, field=field, path=path, value=value, source=source)
+
+
+def _locate(variable: str, raw: str | None, source: str, targets: _Targets) -> tuple[str, str]:
+    """(field, path) that *variable* names; path is "" for a tree-wide variable."""
+    if not variable.startswith(_PER_PROC):
+        field = variable[len(PREFIX) :].lower()
+        if field in _FIELDS:
+            return field, ""
+        known = [f"{PREFIX}{name.upper()}" for name in _FIELDS] + targets.valid_variables()
+        close = difflib.get_close_matches(variable, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else "known: " + ", ".join(known[:6])
+        raise ConfigError(
+            variable,
+            f"unknown super_visor variable (set to {raw!r}, from {source})",
+            f"{hint} (per-proc overrides are {_PER_PROC}<PATH>__<FIELD>)",
+        )
+    key, _, field_name = variable.rpartition("__")
+    for field in _PROC_FIELDS:  # READY_TIMEOUT/MAX_RESTARTS contain '_', not '__'
+        if variable.endswith(f"__{field.upper()}"):
+            key, field_name = variable[: -len(field) - 2], field
+            break
+    field = field_name.lower()
+    found = targets.by_key.get(key, [])
+    if field not in _PROC_FIELDS or len(found) != 1:
+        raise _bad_target(variable, raw, source, targets, field, found)
+    path, nested = found[0]
+    if field in _SUPERVISOR_FIELDS and not nested:
+        raise ConfigError(
+            variable,
+            f"{targets.root}/{path} is not a supervisor, so it has no {field} (from {source})",
+            f"set {field} on its supervisor, or {PREFIX}{field.upper()} for the whole tree",
+        )
+    return field, path
+
+
+def _bad_target(
+    variable: str,
+    raw: str | None,
+    source: str,
+    targets: _Targets,
+    field: str,
+    found: list[tuple[str, bool]],
+) -> ConfigError:
+    if len(found) > 1:
+        paths = " and ".join(f"{targets.root}/{p}" for p, _ in found)
+        return ConfigError(
+            variable,
+            f"matches two procs, {paths} (from {source})",
+            "rename one of them so their names differ in more than '-', '.' or case",
+        )
+    if field not in _PROC_FIELDS:
+        return ConfigError(
+            variable,
+            f"a per-proc override sets one of {', '.join(_PROC_FIELDS)}, not {field!r}",
+            "end the variable with __GRACE, __READY_TIMEOUT, __MAX_RESTARTS or __WITHIN",
+        )
+    valid = targets.valid_variables()
+    close = difflib.get_close_matches(variable, valid, n=1)
+    hint = f"did you mean {close[0]}?" if close else "valid ones: " + ", ".join(valid[:8])
+    return ConfigError(
+        variable,
+        f"names a proc that {targets.root} does not have (set to {raw!r}, from {source})",
+        hint,
+    )
+
+
+def _apply(settings: Settings, sup: Supervisor, prefix: str) -> Supervisor:
+    specs = tuple(_apply_spec(settings, spec, f"{prefix}{spec.name}") for spec in sup.specs)
+    changes: dict[str, object] = {}
+    for field in _SUPERVISOR_FIELDS:
+        setting = settings.get(field, prefix.rstrip("/")) or settings.get(field)
+        if setting is not None:
+            changes[field] = setting.value
+    return sup._replace(specs=specs, **changes)  # type: ignore[arg-type]
+
+
+def _apply_spec(settings: Settings, spec: ProcSpec, path: str) -> ProcSpec:
+    changes: dict[str, object] = {}
+    nested = isinstance(spec.proc, Supervisor)
+    if isinstance(spec.proc, Supervisor):
+        changes["proc"] = _apply(settings, spec.proc, f"{path}/")
+    for field in ("grace", "ready_timeout"):
+        setting = settings.get(field, path) or (None if nested else settings.get(field))
+        if setting is not None:
+            changes[field] = setting.value
+    return dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def _resolved(
+    settings: Settings, sup: Supervisor, prefix: str
+) -> Iterator[tuple[str, str, object, str]]:
+    own = prefix.rstrip("/")
+    for field in _SUPERVISOR_FIELDS:
+        setting = settings.get(field, own) or settings.get(field)
+        value = getattr(sup, field) if setting is None else setting.value
+        yield own, field, value, "code" if setting is None else setting.source
+    for spec in sup.specs:
+        path = f"{prefix}{spec.name}"
+        nested = isinstance(spec.proc, Supervisor)
+        for field in ("grace", "ready_timeout"):
+            setting = settings.get(field, path) or (None if nested else settings.get(field))
+            value = getattr(spec, field) if setting is None else setting.value
+            if setting is None and nested and value is None:
+                continue  # "as long as its children need": nothing to show
+            yield path, field, value, "code" if setting is None else setting.source
+        if isinstance(spec.proc, Supervisor):
+            yield from _resolved(settings, spec.proc, f"{path}/")

@@ -1,0 +1,231 @@
+"""Uvicorn and Hypercorn: a real ASGI server in-process, as a proc.
+
+Both run the app's ASGI ``lifespan`` inside the proc, so a FastAPI or Starlette app's
+start-up handlers run after the procs declared before it are ready, and its shutdown
+handlers run before they are stopped.
+
+The drain on stop, in this order: stop accepting new connections, let requests in flight
+finish within the grace, close idle keep-alive connections, cancel what is left, run the
+lifespan shutdown. Each server does it through its own mechanism (PITFALLS 15):
+
+- Uvicorn: our `uvicorn.Server` subclass never touches signal handlers (``serve()`` would
+  otherwise install its own and re-raise the signal afterwards, so the supervisor would see
+  SIGTERM twice); the token drives ``should_exit``, and ``timeout_graceful_shutdown`` is the
+  grace. Uvicorn runs on asyncio only.
+- Hypercorn: ``serve(..., shutdown_trigger=token.wait)`` installs no handlers at all, and
+  ``graceful_timeout`` is the grace. It has one entry point per backend, asyncio and trio.
+
+The servers are imported when an adapter is constructed, never by ``import super_visor``.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+from typing import TYPE_CHECKING, Any, final
+
+import anyio
+
+from .._errors import ConfigError, StartupError
+from ._common import FORCE_RESERVE, backend_name, check_seconds, require
+
+if TYPE_CHECKING:
+    import socket
+
+    from .._token import CancellationToken
+
+__all__ = ("Hypercorn", "Uvicorn")
+
+#: Hypercorn announces each listener as "Running on http://127.0.0.1:8000 (CTRL + C ...)",
+#: on both backends, right after it listens and after the lifespan start-up completed.
+_HYPERCORN_RUNNING = re.compile(r"^Running on https?://\S*:(\d+)")
+
+
+@final
+class Uvicorn:
+    """Serve the ASGI *app* with Uvicorn on *host*:*port*, inside this process (asyncio only).
+
+    Ready once the lifespan start-up completed and the server listens; the ready value is
+    the bound port, so ``port=0`` (the default) lets the OS pick one. On stop the server
+    drains (see the module notes): requests in flight get *grace* seconds, then Uvicorn
+    cancels them and runs the lifespan shutdown. The supervisor's grace for this proc is
+    *grace* plus one second, room for that last step.
+
+    ``**config`` goes to `uvicorn.Config` (e.g. ``proxy_headers=True``). Two defaults differ
+    from Uvicorn's: ``log_config=None``, so Uvicorn's loggers propagate to your logging set-up
+    instead of replacing it, and ``timeout_graceful_shutdown=grace``.
+
+    On trio, start-up fails with a `~super_visor.ConfigError` naming the fix: use `Hypercorn`
+    or the asyncio backend. Without Uvicorn installed, constructing this raises
+    `MissingExtraError` naming ``pip install 'super_visor[uvicorn]'``.
+
+    .. versionadded:: 0.1
+    """
+
+    wait_ready = True
+
+    def __init__(
+        self,
+        app: object,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "uvicorn",
+        grace: float = 5.0,
+        **config: Any,  # noqa: ANN401 (forwarded as-is to uvicorn.Config)
+    ) -> None:
+        require("super_visor.procs.Uvicorn", "uvicorn", "uvicorn")
+        check_seconds(name, "grace", grace)
+        self.app = app
+        self.host = host
+        self.port = port
+        self.name = name
+        self.drain = grace
+        self.grace = grace + FORCE_RESERVE
+        self.config: dict[str, Any] = {
+            "log_config": None,
+            "timeout_graceful_shutdown": grace,
+            **config,
+        }
+
+    def __repr__(self) -> str:
+        return f"Uvicorn({self.name!r}, {self.host}:{self.port})"
+
+    async def run_proc(self, token: CancellationToken, /) -> None:
+        if backend_name() != "asyncio":
+            raise ConfigError(
+                self.name,
+                f"Uvicorn runs on asyncio only, but this supervisor runs on {backend_name()}",
+                "use super_visor.procs.Hypercorn(app), which serves on asyncio and trio, "
+                "or run the supervisor with backend='asyncio'",
+            )
+        import uvicorn
+
+        config = uvicorn.Config(self.app, host=self.host, port=self.port, **self.config)
+        server = _uvicorn_server_class()(config, token)
+        failure: BaseException | None = None
+        try:
+            async with anyio.create_task_group() as watcher:
+                watcher.start_soon(_drain_on_stop, token, server)
+                try:
+                    await server.serve()
+                except SystemExit as exc:  # how Uvicorn reports a failed start-up
+                    failure = exc
+                watcher.cancel_scope.cancel()
+        finally:
+            with anyio.move_on_after(FORCE_RESERVE, shield=True):
+                await server.close_listeners()  # forced: do not leave the port open
+        if failure is not None:
+            raise StartupError(
+                self.name,
+                "Uvicorn did not start (the lifespan start-up failed or the address is in "
+                f"use: see the 'uvicorn.error' log), exit status {failure.code}",
+            ) from None
+
+
+async def _drain_on_stop(token: CancellationToken, server: Any) -> None:  # noqa: ANN401
+    await token.wait()
+    server.should_exit = True
+    # Stop accepting at once instead of at Uvicorn's next 0.1 s tick: the first step of the
+    # drain, and what a load balancer that already took us out expects.
+    for listener in getattr(server, "servers", ()):
+        listener.close()
+
+
+@functools.cache
+def _uvicorn_server_class() -> type[Any]:
+    """The `uvicorn.Server` subclass, made on first use (Uvicorn is imported only then)."""
+    import contextlib
+
+    import uvicorn
+
+    class _EmbeddedServer(uvicorn.Server):
+        def __init__(self, config: uvicorn.Config, token: CancellationToken) -> None:
+            super().__init__(config)
+            self._token = token
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:  # noqa: ANN401
+            yield  # the root supervisor owns the signals
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                self._token.ready(self.servers[0].sockets[0].getsockname()[1])
+
+        async def close_listeners(self) -> None:
+            self.force_exit = True
+            for listener in getattr(self, "servers", ()):
+                listener.close()
+
+    return _EmbeddedServer
+
+
+@final
+class Hypercorn:
+    """Serve the ASGI *app* with Hypercorn on *host*:*port*, inside this process.
+
+    Works on asyncio and on trio (Hypercorn's own entry point for each). Ready once the
+    lifespan start-up completed and the server listens; the ready value is the bound port
+    (``port=0``, the default, lets the OS pick). On stop, ``shutdown_trigger`` fires:
+    Hypercorn stops accepting, gives requests in flight *grace* seconds
+    (``graceful_timeout``), then cancels them and runs the lifespan shutdown. The
+    supervisor's grace for this proc is *grace* plus one second.
+
+    ``**config`` sets attributes of `hypercorn.config.Config` (e.g. ``keep_alive_timeout=5``).
+    ``errorlog`` defaults to the ``hypercorn.error`` logger, so Hypercorn adds no handler of
+    its own. Without Hypercorn installed, constructing this raises `MissingExtraError`
+    naming ``pip install 'super_visor[hypercorn]'``.
+
+    .. versionadded:: 0.1
+    """
+
+    wait_ready = True
+
+    def __init__(
+        self,
+        app: object,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str = "hypercorn",
+        grace: float = 5.0,
+        **config: Any,  # noqa: ANN401 (set on hypercorn.config.Config)
+    ) -> None:
+        require("super_visor.procs.Hypercorn", "hypercorn", "hypercorn")
+        check_seconds(name, "grace", grace)
+        self.app = app
+        self.host = host
+        self.port = port
+        self.name = name
+        self.drain = grace
+        self.grace = grace + FORCE_RESERVE
+        self.config = config
+
+    def __repr__(self) -> str:
+        return f"Hypercorn({self.name!r}, {self.host}:{self.port})"
+
+    async def run_proc(self, token: CancellationToken, /) -> None:
+        from hypercorn.config import Config
+        from hypercorn.logging import Logger
+
+        config = Config()
+        config.bind = [f"{self.host}:{self.port}"]
+        config.graceful_timeout = self.drain
+        config.errorlog = logging.getLogger("hypercorn.error")
+        for key, value in self.config.items():
+            setattr(config, key, value)
+
+        class _ReadyLogger(Logger):
+            async def info(self, message: str, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+                await super().info(message, *args, **kwargs)
+                if (found := _HYPERCORN_RUNNING.match(message)) is not None:
+                    token.ready(int(found[1]))
+
+        config.logger_class = _ReadyLogger
+        if backend_name() == "trio":
+            from hypercorn.trio import serve
+        else:
+            from hypercorn.asyncio import serve  # type: ignore[assignment]
+        await serve(self.app, config, shutdown_trigger=token.wait)  # type: ignore[arg-type]

@@ -1,0 +1,146 @@
+"""Thread: a blocking function as a proc, stopped through a flag, abandoned if it won't stop.
+
+Why our own daemon thread and not ``anyio.to_thread.run_sync(..., abandon_on_cancel=True)``:
+an abandoned call keeps running in its thread, and anyio's worker threads on asyncio are not
+daemon threads, so one that never returns keeps the interpreter from exiting (PITFALLS 8:
+``threading._shutdown`` joins every non-daemon thread). A daemon thread does not hold up the
+exit. Completion reaches the event loop through a socket pair: the thread closes its end when
+``fn`` returns, the proc waits for the other end to become readable. Nothing calls back into
+the event loop from the thread, so a thread finishing after the loop has closed is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import TYPE_CHECKING, final
+
+import anyio
+
+from .._proc import function_name
+from ._common import FORCE_RESERVE, check_seconds
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .._token import CancellationToken
+
+__all__ = ("Thread", "ThreadAbandoned")
+
+
+class ThreadAbandoned(Exception):  # noqa: N818 (names what happened, like CommandFailed)
+    """A `Thread` proc's function did not return within its grace after its stop flag was set.
+
+    The thread is left running (it is a daemon thread, so it does not keep the process from
+    exiting); the proc ends with this error, so the report says the thread was abandoned
+    rather than shutdown hanging on it. ``name`` and ``grace`` keep the details.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(self, name: str, grace: float) -> None:
+        self.name = name
+        self.grace = grace
+        super().__init__(
+            f"thread {name!r} still running {grace:g}s after its stop flag was set; "
+            "abandoned (a daemon thread: it runs on until its function returns). "
+            "Check stop.is_set() more often in the function, or raise its grace"
+        )
+
+
+@final
+class Thread:
+    """Run ``fn(stop, *args)`` in a thread; *stop* is a `threading.Event` set on stop.
+
+    The function should return soon after ``stop.is_set()`` becomes true (check it in the
+    loop, or use ``stop.wait(timeout)`` instead of ``time.sleep``). Its return value is the
+    proc's result, its exception the proc's error.
+
+    Outcomes on stop: the flag is set, and the function gets *grace* seconds to return.
+    After that the thread is abandoned and the proc fails with `ThreadAbandoned`, so the
+    report names it; shutdown goes on. The supervisor's grace for this proc (the ``grace``
+    attribute) is *grace* plus one second, room to decide and report. If the supervisor
+    force-cancels the proc anyway (``add_proc(..., grace=...)`` shorter), the thread is
+    abandoned the same way and a warning is logged; the outcome is then ``FORCED``.
+
+    ``thread`` is the `threading.Thread` of the current or last run (None before the first),
+    e.g. to ``join()`` it in a test.
+
+    .. warning::
+       An abandoned thread cannot be stopped by anything in Python. It keeps its locks,
+       files and sockets until its function returns.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., object],
+        *args: object,
+        name: str | None = None,
+        grace: float = 5.0,
+    ) -> None:
+        self.name = name or function_name(fn) or "thread"
+        check_seconds(self.name, "grace", grace)
+        self.fn = fn
+        self.args = args
+        self.stop_after = grace
+        #: The supervisor's window: the flag's grace plus the reserve to abandon and report.
+        self.grace = grace + FORCE_RESERVE
+        self.logger = logging.getLogger(f"super_visor.procs.{self.name}")
+        self.thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        return f"Thread({self.name!r})"
+
+    async def run_proc(self, token: CancellationToken, /) -> object:
+        stop = threading.Event()
+        outcome: list[tuple[bool, object]] = []
+        finished, notify = socket.socketpair()
+
+        def target() -> None:
+            try:
+                outcome.append((True, self.fn(stop, *self.args)))
+            except BaseException as exc:  # carried to the proc, which raises it
+                outcome.append((False, exc))
+            finally:
+                notify.close()  # wakes the proc: its end becomes readable (EOF)
+
+        thread = self.thread = threading.Thread(
+            target=target, name=f"super_visor.procs.{self.name}", daemon=True
+        )
+        try:
+            thread.start()
+            with token.cancel_scope():
+                await anyio.wait_readable(finished)
+            if not outcome:
+                await self._stop(stop, finished, outcome)
+        except anyio.get_cancelled_exc_class():
+            if not outcome:
+                stop.set()
+                self.logger.warning("%s: force-cancelled; thread abandoned", self.name)
+            raise
+        finally:
+            finished.close()
+        ok, value = outcome[0]
+        if ok:
+            return value
+        if isinstance(value, Exception):
+            raise value
+        msg = f"thread {self.name!r} ended with {value!r}"
+        raise RuntimeError(msg) from value  # type: ignore[misc]
+
+    async def _stop(
+        self, stop: threading.Event, finished: socket.socket, outcome: list[tuple[bool, object]]
+    ) -> None:
+        stop.set()
+        with anyio.move_on_after(self.stop_after):
+            await anyio.wait_readable(finished)
+        if not outcome:
+            self.logger.warning(
+                "%s: still running %ss after its stop flag was set; thread abandoned",
+                self.name,
+                self.stop_after,
+            )
+            raise ThreadAbandoned(self.name, self.stop_after)
