@@ -289,7 +289,8 @@ class SupervisorRun:
             slot.started_at = anyio.current_time()  # only the backoff's reset rule reads it
         self._live += 1
         assert self._task_group is not None
-        self.hub.emit(EventKind.STARTING, slot.path, restarts=slot.restarts)
+        if self.hub.wants(EventKind.STARTING):
+            self.hub.emit(EventKind.STARTING, slot.path, restarts=slot.restarts)
         slot.task = self._task_group.start_soon(self._run_proc, slot, proc, token)
         spec = slot.spec
         if not spec.wait_ready:
@@ -550,7 +551,10 @@ class SupervisorRun:
         token = slot.token
         assert token is not None
         slot.move(ProcState.STOPPING)
-        self.hub.emit(EventKind.STOPPING, slot.path, restarts=slot.restarts, detail=reason or "")
+        if self.hub.wants(EventKind.STOPPING):
+            self.hub.emit(
+                EventKind.STOPPING, slot.path, restarts=slot.restarts, detail=reason or ""
+            )
         token.cancel(reason)
         # A proc that returns as soon as its token is cancelled has ended after one trip
         # through the scheduler; only slower ones cost an event and a deadline.

@@ -87,10 +87,10 @@ def receive_stop_signals() -> Iterator[AsyncIterator[int] | None]:
 
 def log_tree_dump(root: str, slots: Iterable[Slot], live: Iterable[Slot]) -> None:
     """Log the tree (answering SIGUSR1); see `format_tree_dump`."""
-    logger.warning("%s", format_tree_dump(root, slots, live, anyio.current_time()))
+    logger.warning("%s", format_tree_dump(root, slots, live))
 
 
-def format_tree_dump(root: str, slots: Iterable[Slot], live: Iterable[Slot], now: float) -> str:
+def format_tree_dump(root: str, slots: Iterable[Slot], live: Iterable[Slot]) -> str:
     """The root's procs in declared order, each followed by the live procs nested in it.
 
     *slots* are the root's own procs; *live* is ``run.live_slots()`` (depth-first), which is
@@ -101,22 +101,20 @@ def format_tree_dump(root: str, slots: Iterable[Slot], live: Iterable[Slot], now
     pending = list(live)
     position = 0
     for slot in slots:
-        lines.extend(_dump_slot(slot, root, now))
+        lines.extend(_dump_slot(slot, root))
         if position < len(pending) and pending[position] is slot:
             position += 1
             while position < len(pending) and pending[position].path.startswith(f"{slot.path}/"):
-                lines.extend(_dump_slot(pending[position], root, now))
+                lines.extend(_dump_slot(pending[position], root))
                 position += 1
     return "\n".join(lines)
 
 
-def _dump_slot(slot: Slot, root: str, now: float) -> list[str]:
+def _dump_slot(slot: Slot, root: str) -> list[str]:
     indent = "  " * slot.path[len(root) :].count("/")
     parts = [f"{indent}{slot.path}: {slot.state.name}"]
-    if slot.live:
-        parts.append(f"up {now - slot.started_at:.1f}s")
-    elif slot.status is not None:
-        parts.append(f"ended {slot.status.value}")
+    if not slot.live and slot.status is not None:
+        parts[0] += f" ({slot.status.value})"
     if slot.restarts:
         parts.append(f"restarts {slot.restarts}")
     lines = [", ".join(parts)]

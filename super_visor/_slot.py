@@ -37,6 +37,7 @@ class Slot:
         "forced",
         "history",
         "index",
+        "_path",
         "parent_path",
         "ready_value",
         "restarts",
@@ -55,6 +56,7 @@ class Slot:
         self.spec = spec
         #: The supervisor's path, shared by its slots; ``path`` is built only when needed.
         self.parent_path = parent_path
+        self._path: str | None = None
         #: Position in declared order; stop order and restart groups are derived from it.
         self.index = index
         self.state = ProcState.PENDING
@@ -83,8 +85,10 @@ class Slot:
 
     @property
     def path(self) -> str:
-        """``app/pipeline/consumer``."""
-        return f"{self.parent_path}/{self.spec.name}"
+        """``app/pipeline/consumer``; built on first use (a quiet tree never needs it)."""
+        if self._path is None:
+            self._path = f"{self.parent_path}/{self.spec.name}"
+        return self._path
 
     @property
     def live(self) -> bool:

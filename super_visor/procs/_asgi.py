@@ -73,7 +73,7 @@ class Uvicorn:
         port: int = 0,
         name: str = "uvicorn",
         grace: float = 5.0,
-        **config: Any,  # noqa: ANN401 (forwarded as-is to uvicorn.Config)
+        **config: Any,
     ) -> None:
         require("super_visor.procs.Uvicorn", "uvicorn", "uvicorn")
         check_seconds(name, "grace", grace)
@@ -102,9 +102,10 @@ class Uvicorn:
             )
         import uvicorn
 
-        config = uvicorn.Config(self.app, host=self.host, port=self.port, **self.config)
+        app: Any = self.app
+        config = uvicorn.Config(app, host=self.host, port=self.port, **self.config)
         server = _uvicorn_server_class()(config, token)
-        failure: BaseException | None = None
+        failure: SystemExit | None = None
         try:
             async with anyio.create_task_group() as watcher:
                 watcher.start_soon(_drain_on_stop, token, server)
@@ -124,7 +125,7 @@ class Uvicorn:
             ) from None
 
 
-async def _drain_on_stop(token: CancellationToken, server: Any) -> None:  # noqa: ANN401
+async def _drain_on_stop(token: CancellationToken, server: Any) -> None:
     await token.wait()
     server.should_exit = True
     # Stop accepting at once instead of at Uvicorn's next 0.1 s tick: the first step of the
@@ -146,7 +147,7 @@ def _uvicorn_server_class() -> type[Any]:
             self._token = token
 
         @contextlib.contextmanager
-        def capture_signals(self) -> Any:  # noqa: ANN401
+        def capture_signals(self) -> Any:
             yield  # the root supervisor owns the signals
 
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -191,7 +192,7 @@ class Hypercorn:
         port: int = 0,
         name: str = "hypercorn",
         grace: float = 5.0,
-        **config: Any,  # noqa: ANN401 (set on hypercorn.config.Config)
+        **config: Any,
     ) -> None:
         require("super_visor.procs.Hypercorn", "hypercorn", "hypercorn")
         check_seconds(name, "grace", grace)
@@ -218,7 +219,7 @@ class Hypercorn:
             setattr(config, key, value)
 
         class _ReadyLogger(Logger):
-            async def info(self, message: str, *args: Any, **kwargs: Any) -> None:  # noqa: ANN401
+            async def info(self, message: str, *args: Any, **kwargs: Any) -> None:
                 await super().info(message, *args, **kwargs)
                 if (found := _HYPERCORN_RUNNING.match(message)) is not None:
                     token.ready(int(found[1]))

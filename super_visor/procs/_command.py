@@ -22,6 +22,7 @@ process is killed with SIGKILL; see docs/how-to/real-procs.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -51,7 +52,7 @@ _CLEANUP_TIMEOUT = 5.0
 _DRAIN_TIMEOUT = 1.0
 
 
-class CommandFailed(Exception):  # noqa: N818 (reads as what happened: "command failed")
+class CommandFailed(Exception):
     """A `Command`'s program exited with a non-zero code or was killed by a signal.
 
     Raised from the proc, so it is the proc's outcome ``error``. The message says the exit
@@ -285,7 +286,6 @@ class _Run:
 
 def signal_group(pgid: int, signum: int) -> None:
     """Send *signum* to process group *pgid*; a group that is gone already is fine."""
-    try:
+    # PermissionError: macOS answers so for a group left with zombies only.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass  # every member has exited (PermissionError: macOS, for a group of zombies)

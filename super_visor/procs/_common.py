@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import importlib
 import math
-from types import ModuleType
+from typing import TYPE_CHECKING
 
 import anyio
 
 from .._errors import ConfigError
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 __all__ = ("FORCE_RESERVE", "MissingExtraError", "backend_name", "check_seconds", "require")
 

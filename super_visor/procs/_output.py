@@ -8,13 +8,13 @@ log-line readiness probe) see each line as it arrives, without polling.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections import deque
 from typing import TYPE_CHECKING, final
 
 import anyio
 
 if TYPE_CHECKING:
+    import logging
     from collections.abc import Callable, Iterator
 
     from anyio.abc import ByteReceiveStream

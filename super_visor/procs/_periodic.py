@@ -106,7 +106,7 @@ class Periodic:
         while True:
             delay = next_tick - anyio.current_time()
             if self.jitter:
-                delay += random.uniform(0.0, self.jitter)  # noqa: S311 (spreading, not security)
+                delay += random.uniform(0.0, self.jitter)
             with token.cancel_scope():
                 await anyio.sleep(max(0.0, delay))
             if token.cancelled:

@@ -139,7 +139,12 @@ class HttpProbe(_PollingProbe):
 
     async def check(self) -> object | None:
         try:
-            stream = await anyio.connect_tcp(self._host, self._port, tls=self._tls)
+            if self._tls:
+                stream: anyio.abc.ByteStream = await anyio.connect_tcp(
+                    self._host, self._port, tls=True
+                )
+            else:
+                stream = await anyio.connect_tcp(self._host, self._port)
         except OSError:
             return None
         async with stream:
@@ -178,7 +183,9 @@ class LogLineProbe(Probe):
     .. versionadded:: 0.1
     """
 
-    def __init__(self, pattern: str | re.Pattern[str], *, timeout: float = _DEFAULT_TIMEOUT) -> None:
+    def __init__(
+        self, pattern: str | re.Pattern[str], *, timeout: float = _DEFAULT_TIMEOUT
+    ) -> None:
         super().__init__(timeout)
         self.pattern = re.compile(pattern) if isinstance(pattern, str) else pattern
 
@@ -232,4 +239,3 @@ class FileProbe(_PollingProbe):
 
     async def check(self) -> object | None:
         return self.path if await anyio.Path(self.path).exists() else None
-

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ("Thread", "ThreadAbandoned")
 
 
-class ThreadAbandoned(Exception):  # noqa: N818 (names what happened, like CommandFailed)
+class ThreadAbandoned(Exception):
     """A `Thread` proc's function did not return within its grace after its stop flag was set.
 
     The thread is left running (it is a daemon thread, so it does not keep the process from
@@ -102,7 +102,7 @@ class Thread:
         def target() -> None:
             try:
                 outcome.append((True, self.fn(stop, *self.args)))
-            except BaseException as exc:  # carried to the proc, which raises it
+            except BaseException as exc:  # noqa: BLE001 (carried to the proc, which raises it)
                 outcome.append((False, exc))
             finally:
                 notify.close()  # wakes the proc: its end becomes readable (EOF)
