@@ -390,6 +390,14 @@ def _check_supervisor_settings(path: str, d: dict[str, object]) -> None:
 def _check_backoff(path: str, backoff: Backoff) -> None:
     for field in ("initial", "maximum", "factor"):
         _check_seconds(path, f"backoff.{field}", getattr(backoff, field), default="Backoff()")
+    if backoff.initial > backoff.maximum:
+        raise ConfigError(
+            path,
+            f"backoff.initial ({backoff.initial!r}) exceeds backoff.maximum "
+            f"({backoff.maximum!r}), so every delay would be cut to the maximum",
+            f"raise maximum, e.g. Backoff(initial={backoff.initial!r}, "
+            f"maximum={backoff.initial * 10!r})",
+        )
     if not 0 <= backoff.jitter <= 1:
         raise ConfigError(
             path, f"backoff.jitter must be within [0, 1], got {backoff.jitter!r}", "e.g. 0.1"
@@ -424,8 +432,10 @@ def _resolve(
     ready_timeout = pick("ready_timeout", None if nested else defaults["ready_timeout"])
     if ready_timeout is not None:
         _check_seconds(path, "ready_timeout", ready_timeout, default="no timeout")
-    wait_ready = pick("wait_ready", nested)
-    _check_type(path, "wait_ready", wait_ready, bool, "wait_ready=True")
+    # A factory's product is known only at start: gate then if it is a supervisor.
+    wait_ready = pick("wait_ready", nested if factory is None else None)
+    if wait_ready is not None:
+        _check_type(path, "wait_ready", wait_ready, bool, "wait_ready=True")
     restart = pick("restart", Restart.TEMPORARY)
     _check_type(path, "restart", restart, Restart, "restart=Restart.PERMANENT")
     significant = pick("significant", True)

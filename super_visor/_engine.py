@@ -284,6 +284,8 @@ class SupervisorRun:
             return
         token = slot.token = CancellationToken()
         token._on_ready = slot.mark_ready
+        wait_ready = slot.spec.wait_ready
+        slot.gates = _gates_by_product(proc) if wait_ready is None else wait_ready
         slot.move(ProcState.STARTING)
         if slot.spec.backoff is not None:
             slot.started_at = anyio.current_time()  # only the backoff's reset rule reads it
@@ -293,7 +295,7 @@ class SupervisorRun:
             self.hub.emit(EventKind.STARTING, slot.path, restarts=slot.restarts)
         slot.task = self._task_group.start_soon(self._run_proc, slot, proc, token)
         spec = slot.spec
-        if not spec.wait_ready:
+        if not slot.gates:
             await anyio.lowlevel.checkpoint()
             if not slot.began:
                 await _wait_on(slot)
@@ -374,7 +376,10 @@ class SupervisorRun:
         """Enter the factory's resource scope, run the proc it yields, then close the scope."""
         async with scope.manager as product:
             proc = check_product(slot.path, product, "its factory's context manager yielded")
-            if (open_run := getattr(proc, "_open_run", None)) is not None:
+            open_run = getattr(proc, "_open_run", None)
+            if slot.spec.wait_ready is None and open_run is None:
+                slot.release_gate()  # gated only in case the scope yielded a supervisor
+            if open_run is not None:
                 return await self._run_nested(slot, open_run(token, slot.path, self.hub))
             return await proc.run_proc(token)
 
@@ -394,7 +399,7 @@ class SupervisorRun:
         token = slot.token
         assert token is not None
         # Gating and never called ready(): also when its stop was requested meanwhile.
-        before_ready = slot.spec.wait_ready and not token._ready
+        before_ready = slot.gates and not slot.ready_reached
         startup_error = slot.startup_error
         if startup_error is not None:
             error = startup_error
@@ -505,6 +510,8 @@ class SupervisorRun:
             if slot.live:
                 await self._stop_slot(slot, reason)
         await self._backoff(trigger)
+        if self.stop_requested:
+            return  # the shutdown came first: the last outcomes stand
         for slot in comeback:
             slot.prepare_restart()
         if logger.isEnabledFor(logging.DEBUG):
@@ -614,6 +621,12 @@ class SupervisorRun:
         if self._restart_limit is not None:
             message = f"{self.path}: restart limit exceeded; failed procs: {what}"
         raise SupervisorError(message, errors, report)
+
+
+def _gates_by_product(proc: object) -> bool:
+    """Whether a factory's product gates: a nested supervisor does, and so does a resource
+    scope until it shows what it yields (`_run_scoped` releases the gate otherwise)."""
+    return isinstance(proc, ResourceScope) or hasattr(proc, "_open_run")
 
 
 _END_EVENTS = {

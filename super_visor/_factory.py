@@ -12,6 +12,7 @@ import inspect
 from typing import TYPE_CHECKING, final
 
 from ._errors import StartupError
+from ._proc import FunctionProc, is_async_callable
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,14 +43,16 @@ def call_factory(path: str, factory: Callable[[], object]) -> SupportsRunProc | 
 
 def check_product(path: str, product: object, source: str) -> SupportsRunProc:
     """*product* as a proc, or StartupError: it can only be checked at start."""
+    if is_async_callable(product) and not hasattr(product, "run_proc"):
+        return FunctionProc(product, path.rpartition("/")[2])  # type: ignore[arg-type]
     run_proc = getattr(product, "run_proc", None)
-    if run_proc is None or not inspect.iscoroutinefunction(run_proc):
+    if isinstance(product, type) or run_proc is None or not inspect.iscoroutinefunction(run_proc):
         if inspect.iscoroutine(product):
             product.close()
         problem = (
-            f"{source} {product!r}, which is not a proc; return a ManagedProc, an object "
-            "with 'async def run_proc(self, token)', a Supervisor, or an async context "
-            "manager yielding one of these"
+            f"{source} {product!r}, which is not a proc; return a ManagedProc instance, an "
+            "object with 'async def run_proc(self, token)', an 'async def fn(token)', a "
+            "Supervisor, or an async context manager yielding one of these"
         )
         raise StartupError(path, problem)
     return product  # type: ignore[return-value]

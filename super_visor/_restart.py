@@ -75,7 +75,10 @@ class Backoff:
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before restart number *attempt* (0 for the first restart)."""
-        base = min(self.maximum, self.initial * self.factor**attempt)
+        try:
+            base = min(self.maximum, self.initial * self.factor**attempt)
+        except OverflowError:  # a long crash loop: the cap has long been reached
+            base = self.maximum
         if self.jitter <= 0:
             return base
         draw = (rng or random).random()

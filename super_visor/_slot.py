@@ -30,15 +30,17 @@ class Slot:
     """Runtime state of one proc; mutated only by its supervisor run and its runner task."""
 
     __slots__ = (
+        "_path",
         "backoff_attempt",
         "began",
         "children",
         "error",
         "forced",
+        "gates",
         "history",
         "index",
-        "_path",
         "parent_path",
+        "ready_reached",
         "ready_value",
         "restarts",
         "result",
@@ -66,6 +68,10 @@ class Slot:
         #: Set by the supervisor while it waits for this proc to begin, be ready, or end.
         self.waiter: anyio.Event | None = None
         self.began = False
+        #: Whether this run holds start-up until ready (decided at each start).
+        self.gates = False
+        #: Whether this run became ready (also when it called ready() while stopping).
+        self.ready_reached = False
         self.forced = False
         self.ready_value: object = None
         #: Set when start-up gave up on this proc (ready_timeout); becomes its error.
@@ -106,16 +112,20 @@ class Slot:
         yields, i.e. after run_proc reached its first await: "begun" as API.md defines it.
         """
         self.began = True
-        if self.state is ProcState.STARTING and not self.spec.wait_ready:
+        if not self.gates:
+            self.release_gate()
+
+    def release_gate(self) -> None:
+        """Ready from now on (without a ready value of its own)."""
+        self.ready_reached = True
+        if self.state is ProcState.STARTING:
             self.state = ProcState.RUNNING
             self.wake()
 
     def mark_ready(self, value: object) -> None:
         """The proc called ``token.ready(value)``: keep the value, release a gate."""
         self.ready_value = value
-        if self.state is ProcState.STARTING:
-            self.move(ProcState.RUNNING)
-            self.wake()
+        self.release_gate()
 
     def wake(self) -> None:
         """Wake the supervisor if it waits on this proc (to begin, be ready, or end)."""
@@ -146,6 +156,7 @@ class Slot:
         self.startup_error = None
         self.forced = False
         self.began = False
+        self.ready_reached = False
         self.ready_value = None
         self.children = ()
 

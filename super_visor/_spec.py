@@ -27,7 +27,8 @@ class ProcSpec:
     proc: SupportsRunProc | None
     factory: Callable[[], object] | None
     grace: float | None
-    wait_ready: bool
+    #: None: gate exactly when the product turns out to be a nested supervisor (factories).
+    wait_ready: bool | None
     ready_timeout: float | None
     restart: Restart
     significant: bool
