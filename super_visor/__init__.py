@@ -2,7 +2,9 @@
 
 Layering (imports point one way): ``_errors`` <- ``_token`` <- ``_proc``/``_spec`` <-
 ``_lifecycle``/``_restart``/``_outcome`` <- ``_slot`` <- ``_engine`` <- ``_supervisor`` <-
-``_builder`` <- ``_run``. This module only re-exports; importing it has no side effects.
+``_builder``/``_config`` <- ``_run`` <- ``_cli``; ``_console`` (the only user of rich) is
+imported by ``_run`` only when the live console is shown. This module only re-exports;
+importing it has no side effects (configuration is read by ``run()``, never at import).
 """
 
 from __future__ import annotations

@@ -27,7 +27,6 @@ leaving the original untouched.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 import re
@@ -230,6 +229,14 @@ def proc_variable(path: str, field: str) -> str:
     return f"{_PER_PROC}{segments}__{field.upper()}"
 
 
+def _suggest(variable: str, known: list[str]) -> str | None:
+    """The closest known variable name, for a "did you mean" (difflib loaded only now)."""
+    import difflib  # only on this error path: keeps `import super_visor` fast
+
+    close = difflib.get_close_matches(variable, known, n=1)
+    return close[0] if close else None
+
+
 def _segment(name: str) -> str:
     return re.sub(r"[^A-Z0-9]", "_", name.upper())
 
@@ -292,8 +299,8 @@ def _locate(variable: str, raw: str | None, source: str, targets: _Targets) -> t
         if field in _FIELDS:
             return field, ""
         known = [f"{PREFIX}{name.upper()}" for name in _FIELDS] + targets.valid_variables()
-        close = difflib.get_close_matches(variable, known, n=1)
-        hint = f"did you mean {close[0]}?" if close else "known: " + ", ".join(known[:6])
+        close = _suggest(variable, known)
+        hint = f"did you mean {close}?" if close else "known: " + ", ".join(known[:6])
         raise ConfigError(
             variable,
             f"unknown super_visor variable (set to {raw!r}, from {source})",
@@ -340,8 +347,8 @@ def _bad_target(
             "end the variable with __GRACE, __READY_TIMEOUT, __MAX_RESTARTS or __WITHIN",
         )
     valid = targets.valid_variables()
-    close = difflib.get_close_matches(variable, valid, n=1)
-    hint = f"did you mean {close[0]}?" if close else "valid ones: " + ", ".join(valid[:8])
+    close = _suggest(variable, valid)
+    hint = f"did you mean {close}?" if close else "valid ones: " + ", ".join(valid[:8])
     return ConfigError(
         variable,
         f"names a proc that {targets.root} does not have (set to {raw!r}, from {source})",

@@ -109,7 +109,7 @@ class TreeView:
     def _add_tree(self, sup: Supervisor, path: str) -> None:
         for spec in sup.specs:
             child = f"{path}/{spec.name}"
-            self._add(child, spec.grace, gates=spec.wait_ready)
+            self._add(child, spec.grace, gates=spec.wait_ready is True)
             if isinstance(spec.proc, Supervisor):
                 self._children[child] = []
                 self._add_tree(spec.proc, child)

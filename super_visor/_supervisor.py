@@ -374,20 +374,27 @@ async def _respond_to_signals(signals: AsyncIterator[int], run: SupervisorRun) -
     """First signal: graceful shutdown. Second: force everything, then name what is stuck.
 
     SIGUSR1 is not a stop signal: it logs the tree with each proc's state and stack (a
-    debugging aid for a live process) and counts towards nothing.
+    debugging aid for a live process) and counts towards nothing. Signals keep being read
+    until the run ends, also after the force: on trio an unread signal is re-delivered when
+    the receiver closes, and by then the default handler (death for SIGTERM) is back.
     """
     received = 0
-    async for signum in signals:
-        if signum == DUMP_SIGNAL:
-            log_tree_dump(run.path, run.all_slots(), run.live_slots())
-            continue
-        received += 1
-        run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=signal_name(signum))
-        if received == 1:
-            run.request_stop(f"signal {signal_name(signum)}")
-        else:
-            run.force_all(signum, f"second signal {signal_name(signum)}")
-            break
+    async with anyio.create_task_group() as task_group:
+        async for signum in signals:
+            if signum == DUMP_SIGNAL:
+                log_tree_dump(run.path, run.all_slots(), run.live_slots())
+                continue
+            received += 1
+            run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=signal_name(signum))
+            if received == 1:
+                run.request_stop(f"signal {signal_name(signum)}")
+            elif received == 2:
+                run.force_all(signum, f"second signal {signal_name(signum)}")
+                task_group.start_soon(_report_stuck_procs, run)
+
+
+async def _report_stuck_procs(run: SupervisorRun) -> None:
+    """After a forcing signal: name every proc still running, every few seconds."""
     interval = run.settings.stuck_report_interval
     while True:
         await anyio.sleep(interval)

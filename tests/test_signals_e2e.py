@@ -271,22 +271,7 @@ def test_config_error_exits_2_with_the_message_on_stderr(spawn: Spawn, backend: 
     assert "name" in child.stderr
 
 
-@pytest.mark.parametrize(
-    "backend",
-    [
-        "asyncio",
-        pytest.param(
-            "trio",
-            marks=pytest.mark.xfail(
-                reason="BUG: after the second signal the supervisor stops reading signals but "
-                "keeps the receiver open; trio re-delivers the unread third SIGTERM when the "
-                "receiver closes, after the handlers were restored, so the process dies by "
-                "SIGTERM (returncode -15) without printing the report",
-                strict=True,
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
 def test_third_signal_during_forced_stop_still_exits_through_run(
     spawn: Spawn, backend: str
 ) -> None:
