@@ -9,9 +9,9 @@ importing it has no side effects (configuration is read by ``run()``, never at i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from ._builder import SupervisorBuilder as SupervisorBuilder
-from ._config import Setting as Setting
-from ._config import Settings as Settings
 from ._errors import ConfigError as ConfigError
 from ._errors import RestartLimitExceeded as RestartLimitExceeded
 from ._errors import StartupError as StartupError
@@ -31,6 +31,10 @@ from ._run import run as run
 from ._supervisor import RunHandle as RunHandle
 from ._supervisor import Supervisor as Supervisor
 from ._token import CancellationToken as CancellationToken
+
+if _TYPE_CHECKING:
+    from ._config import Setting as Setting
+    from ._config import Settings as Settings
 
 __version__ = "0.1.0"
 
@@ -59,8 +63,34 @@ __all__ = (
     "run",
 )
 
+#: Exported on first use: they bring the environment and .env machinery, which only run()
+#: and the CLI need, so ``import super_visor`` stays cheap.
+_LAZY = {"Setting": "._config", "Settings": "._config"}
+
+
+def _public(obj: object) -> object:
+    """Make tracebacks and reprs say ``super_visor.X``, not ``super_visor._module.X``."""
+    if getattr(obj, "__module__", "").startswith("super_visor._"):
+        obj.__module__ = "super_visor"
+    return obj
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        msg = f"module 'super_visor' has no attribute {name!r}"
+        raise AttributeError(msg)
+    import importlib
+
+    value = _public(getattr(importlib.import_module(_LAZY[name], __name__), name))
+    globals()[name] = value
+    return value
+
+
 for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("super_visor._"):
-        _obj.__module__ = "super_visor"
-del _name, _obj
+    if _name not in _LAZY:
+        _public(globals()[_name])
+del _name

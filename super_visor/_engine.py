@@ -21,16 +21,14 @@ imports ``_supervisor`` (imports point one way).
 
 from __future__ import annotations
 
-import logging
 import math
 from collections import deque
 from typing import TYPE_CHECKING, Protocol, final
 
 import anyio
-import anyio.lowlevel
 
 from ._errors import ConfigError, RestartLimitExceeded, StartupError, SupervisorError
-from ._events import EventHub, EventKind
+from ._events import DEBUG, EventHub, EventKind
 from ._factory import ResourceScope, call_factory, check_product
 from ._lifecycle import ProcState, classify
 from ._outcome import ProcOutcome, ProcStatus, SupervisorReport
@@ -50,8 +48,6 @@ if TYPE_CHECKING:
     from ._spec import ProcSpec
 
 __all__ = ("NestedRun", "RunSettings", "SupervisorRun")
-
-logger = logging.getLogger("super_visor")
 
 
 class NestedRun(Protocol):
@@ -514,8 +510,9 @@ class SupervisorRun:
             return  # the shutdown came first: the last outcomes stand
         for slot in comeback:
             slot.prepare_restart()
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s: restarting %s", self.path, ", ".join(s.path for s in comeback))
+        if self.hub.logger.isEnabledFor(DEBUG):
+            names = ", ".join(s.path for s in comeback)
+            self.hub.logger.debug("%s: restarting %s", self.path, names)
         await self._start_group(comeback)
 
     def _comes_back(self, slot: Slot) -> bool:
@@ -535,8 +532,8 @@ class SupervisorRun:
             trigger.backoff_attempt = 0  # it was stable for the longest delay: healthy again
         delay = backoff.delay(trigger.backoff_attempt)
         trigger.backoff_attempt += 1
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("%s: restarting in %.3gs (backoff)", trigger.path, delay)
+        if self.hub.logger.isEnabledFor(DEBUG):
+            self.hub.logger.debug("%s: restarting in %.3gs (backoff)", trigger.path, delay)
         with anyio.move_on_after(delay):
             await self._stop_event.wait()
 
@@ -577,7 +574,7 @@ class SupervisorRun:
             await self._force(slot, task)
 
     async def _force(self, slot: Slot, task: TaskHandle[None]) -> None:
-        logger.warning(
+        self.hub.logger.warning(
             "%s: still running after its grace of %ss; force-cancelling it",
             slot.path,
             slot.spec.grace,

@@ -12,7 +12,6 @@ transition. Delivery never blocks the supervisor and never breaks it:
 from __future__ import annotations
 
 import enum
-import logging
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
@@ -20,6 +19,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 if TYPE_CHECKING:
+    import logging
     from collections.abc import Callable, Sequence
     from types import TracebackType
 
@@ -27,7 +27,16 @@ if TYPE_CHECKING:
 
 __all__ = ("Event", "EventHub", "EventKind", "EventStream")
 
-logger = logging.getLogger("super_visor")
+# The stdlib logging levels, spelled out so that importing this module does not import
+# logging (with traceback, threading and textwrap, a third of ``import super_visor``).
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
+
+
+def get_logger(name: str = "super_visor") -> logging.Logger:
+    """The ``super_visor`` logger (or a child); logging is imported on first use."""
+    import logging  # lazy, see above
+
+    return logging.getLogger(name)
 
 
 class EventKind(enum.Enum):
@@ -69,19 +78,19 @@ class EventKind(enum.Enum):
 _LEVELS = {
     kind._name_: level
     for kind, level in {
-        EventKind.STARTING: logging.DEBUG,
-        EventKind.READY: logging.INFO,
-        EventKind.STOPPING: logging.DEBUG,
-        EventKind.STOPPED: logging.INFO,
-        EventKind.COMPLETED: logging.INFO,
-        EventKind.FAILED: logging.ERROR,
-        EventKind.FORCED: logging.WARNING,
-        EventKind.STUCK: logging.WARNING,
-        EventKind.RESTARTING: logging.WARNING,
-        EventKind.RESTART_LIMIT: logging.ERROR,
-        EventKind.SIGNAL_RECEIVED: logging.WARNING,
-        EventKind.SHUTDOWN_BEGUN: logging.INFO,
-        EventKind.SHUTDOWN_FINISHED: logging.INFO,
+        EventKind.STARTING: DEBUG,
+        EventKind.READY: INFO,
+        EventKind.STOPPING: DEBUG,
+        EventKind.STOPPED: INFO,
+        EventKind.COMPLETED: INFO,
+        EventKind.FAILED: ERROR,
+        EventKind.FORCED: WARNING,
+        EventKind.STUCK: WARNING,
+        EventKind.RESTARTING: WARNING,
+        EventKind.RESTART_LIMIT: ERROR,
+        EventKind.SIGNAL_RECEIVED: WARNING,
+        EventKind.SHUTDOWN_BEGUN: INFO,
+        EventKind.SHUTDOWN_FINISHED: INFO,
     }.items()
 }
 
@@ -159,7 +168,7 @@ class EventStream:
             self._send.send_nowait(event)
         except anyio.WouldBlock:
             if self.dropped == 0:
-                logger.warning(
+                self._hub.logger.warning(
                     "an events() reader is too slow; dropping the newest events (counted "
                     "in EventStream.dropped) so the supervisor is never held up"
                 )
@@ -172,11 +181,13 @@ class EventStream:
 class EventHub:
     """Delivers the events of one tree: callbacks, streams and logging."""
 
-    __slots__ = ("_callbacks", "_streams")
+    __slots__ = ("_callbacks", "_streams", "logger")
 
     def __init__(self, callbacks: Sequence[Callable[[Event], object]] = ()) -> None:
         self._callbacks = tuple(callbacks)
         self._streams: set[EventStream] = set()
+        #: The ``super_visor`` logger; events go to its children, one per proc path.
+        self.logger = get_logger()
 
     def with_callbacks(self, callbacks: Sequence[Callable[[Event], object]]) -> EventHub:
         """A hub for a nested supervisor: the parent's subscribers plus its own callbacks."""
@@ -199,7 +210,9 @@ class EventHub:
 
     def wants(self, kind: EventKind) -> bool:
         """Whether an event of *kind* would reach anyone; cheap, checked before building it."""
-        return bool(self._callbacks or self._streams) or logger.isEnabledFor(_LEVELS[kind._name_])
+        return bool(self._callbacks or self._streams) or self.logger.isEnabledFor(
+            _LEVELS[kind._name_]
+        )
 
     def emit(
         self,
@@ -215,27 +228,26 @@ class EventHub:
         event = Event(
             kind=kind, path=path, time=time.time(), error=error, restarts=restarts, detail=detail
         )
-        _log(event)
+        self._log(event)
         for callback in self._callbacks:
             try:
                 callback(event)
             except Exception:
-                logger.exception("an on_event callback raised on %s; the tree goes on", event)
+                self.logger.exception("an on_event callback raised on %s; the tree goes on", event)
         for stream in list(self._streams):
             stream._offer(event)
 
-
-def _log(event: Event) -> None:
-    """Log *event* to ``super_visor.<path with dots>`` (a child logger per proc path)."""
-    level = _LEVELS[event.kind._name_]
-    if not logger.isEnabledFor(level):
-        return
-    proc_logger = logging.getLogger(f"super_visor.{event.path.replace('/', '.')}")
-    message = event.kind.value.replace("_", " ")
-    if event.detail:
-        message = f"{message}: {event.detail}"
-    if event.restarts:
-        message = f"{message} (restarts: {event.restarts})"
-    # A traceback for a final failure only; a restarted one is a single line (see RESTARTING).
-    exc_info = event.error if event.kind is EventKind.FAILED else None
-    proc_logger.log(level, "%s: %s", event.path, message, exc_info=exc_info)
+    def _log(self, event: Event) -> None:
+        """Log *event* to ``super_visor.<path with dots>`` (a child logger per proc path)."""
+        level = _LEVELS[event.kind._name_]
+        if not self.logger.isEnabledFor(level):
+            return
+        proc_logger = get_logger(f"super_visor.{event.path.replace('/', '.')}")
+        message = event.kind.value.replace("_", " ")
+        if event.detail:
+            message = f"{message}: {event.detail}"
+        if event.restarts:
+            message = f"{message} (restarts: {event.restarts})"
+        # A traceback for a final failure only; a restarted one is a single line (RESTARTING).
+        exc_info = event.error if event.kind is EventKind.FAILED else None
+        proc_logger.log(level, "%s: %s", event.path, message, exc_info=exc_info)

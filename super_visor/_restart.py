@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import enum
 import math
-import random
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, final
 
 if TYPE_CHECKING:
+    import random
     from collections.abc import Sequence
 
 T = TypeVar("T")
@@ -81,7 +81,12 @@ class Backoff:
             base = self.maximum
         if self.jitter <= 0:
             return base
-        draw = (rng or random).random()
+        if rng is None:
+            import random  # lazy: jitter is rare, and the import stays cheap
+
+            draw = random.random()
+        else:
+            draw = rng.random()
         return base * (1.0 - self.jitter * draw)
 
 

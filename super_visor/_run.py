@@ -9,21 +9,21 @@ only when it is shown, so ``import super_visor`` does not pay for rich.
 
 from __future__ import annotations
 
-import logging
 import sys
 from typing import TYPE_CHECKING, Literal, NoReturn
 
 import anyio
 
 from ._builder import SupervisorBuilder
-from ._config import Settings
 from ._errors import ConfigError, SupervisorError
+from ._events import get_logger
 
 if TYPE_CHECKING:
+    import logging
     import os
     from collections.abc import Mapping
 
-    from ._config import ConsoleMode
+    from ._config import ConsoleMode, Settings
     from ._console import LiveConsole
     from ._outcome import SupervisorReport
     from ._supervisor import Supervisor
@@ -103,6 +103,8 @@ def prepare(
 ) -> tuple[Supervisor, Settings]:
     """Build *target*, resolve its configuration and apply it; raises `ConfigError`."""
     sup = target.build() if isinstance(target, SupervisorBuilder) else target
+    from ._config import Settings  # lazy: only run() and the CLI read the environment
+
     settings = Settings.load(sup, env_file=env_file, flags=flags, console=console)
     return settings.apply(sup), settings
 
@@ -166,9 +168,11 @@ class _log_setup:
         self._level_name = level
         self._live = live
         self._handler: logging.Handler | None = None
-        self._saved_level = logging.NOTSET
+        self._saved_level = 0  # logging.NOTSET
 
     def __enter__(self) -> None:
+        import logging  # lazy: run() pays for it, `import super_visor` does not
+
         ours = logging.getLogger("super_visor")
         self._saved_level = ours.level
         if self._level_name is not None:
@@ -188,7 +192,7 @@ class _log_setup:
             ours.setLevel(logging.WARNING if self._live is not None else logging.INFO)
 
     def __exit__(self, *exc_info: object) -> None:
-        ours = logging.getLogger("super_visor")
+        ours = get_logger()
         if self._handler is not None:
             ours.removeHandler(self._handler)
         ours.setLevel(self._saved_level)

@@ -26,13 +26,12 @@ safe as the stop signals; without it SIGUSR1's default action would kill the pro
 from __future__ import annotations
 
 import contextlib
-import logging
 import signal
-import threading
 from typing import TYPE_CHECKING
 
 import anyio
 
+from ._events import get_logger
 from ._stacks import format_coroutine_stack
 
 if TYPE_CHECKING:
@@ -54,7 +53,11 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 DUMP_SIGNAL: int | None = getattr(signal, "SIGUSR1", None)
 _HANDLED = (*STOP_SIGNALS, *(() if DUMP_SIGNAL is None else (DUMP_SIGNAL,)))
 
-logger = logging.getLogger("super_visor")
+
+def _in_worker_thread() -> bool:
+    import threading  # lazy: only a run pays for it, not the import
+
+    return threading.current_thread() is not threading.main_thread()
 
 
 def signal_name(signum: int) -> str:
@@ -68,8 +71,8 @@ def signal_name(signum: int) -> str:
 @contextlib.contextmanager
 def receive_stop_signals() -> Iterator[AsyncIterator[int] | None]:
     """Receive SIGINT/SIGTERM/SIGUSR1 while the block runs; None outside the main thread."""
-    if threading.current_thread() is not threading.main_thread():
-        logger.warning(
+    if _in_worker_thread():
+        get_logger().warning(
             "super_visor handles SIGINT/SIGTERM only in the main thread; this supervisor "
             "runs without them (stop it with handle.shutdown() or by cancelling it)"
         )
@@ -87,7 +90,7 @@ def receive_stop_signals() -> Iterator[AsyncIterator[int] | None]:
 
 def log_tree_dump(root: str, slots: Iterable[Slot], live: Iterable[Slot]) -> None:
     """Log the tree (answering SIGUSR1); see `format_tree_dump`."""
-    logger.warning("%s", format_tree_dump(root, slots, live))
+    get_logger().warning("%s", format_tree_dump(root, slots, live))
 
 
 def format_tree_dump(root: str, slots: Iterable[Slot], live: Iterable[Slot]) -> str:

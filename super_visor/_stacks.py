@@ -6,7 +6,6 @@ coroutine instead of asking the backend for its task, so no backend is ever impo
 
 from __future__ import annotations
 
-import traceback
 import types
 
 __all__ = ("format_coroutine_stack",)
@@ -21,6 +20,8 @@ def format_coroutine_stack(coro: object, limit: int = 30) -> str:
         if isinstance(frame, types.FrameType):
             frames.append(frame)
         current = getattr(current, "cr_await", None) or getattr(current, "gi_yieldfrom", None)
+    import traceback  # lazy: only a stuck proc pays for it, not the import
+
     if not frames:
         return "  (no Python frames: the proc is not suspended in a coroutine)"
     summary = traceback.StackSummary.extract((f, f.f_lineno) for f in frames)

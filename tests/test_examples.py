@@ -210,3 +210,96 @@ def test_demo_answers_http_while_it_runs(backend: str) -> None:
         if demo.returncode is None:
             demo.kill()
             demo.communicate()
+
+
+# ---------------------------------------------------------------- real procs (issue 6)
+
+#: Lines the real-procs examples print on stdout, in this order.
+PROCS_EXPECTED: dict[str, list[str]] = {
+    "11_command.py": [
+        "kv is ready",
+        "kv answered ['OK', 'hello']",
+        "kv: stopped, exit code 0",
+        "job failed: exit code 3, last line 'reading input.csv'",
+    ],
+    "12_periodic_and_thread.py": [
+        "cleanup: run 1",
+        "cleanup: run 3",
+        "indexer: stop flag seen, returning",
+        "indexer: stopped",
+        "  stubborn: failed - ThreadAbandoned: thread 'stubborn' still running 0.2s",
+        "  indexer: stopped",
+        "  cleanup: stopped",
+    ],
+    "13_asgi_app.py": [
+        "db: connected",
+        "web: lifespan start-up (db is ready by now)",
+        "reporter: started",
+        "GET / -> 200 {'status': 'ok'}",
+        "web: lifespan shutdown (db is still up)",
+        "db: closed",
+        "web: stopped",
+    ],
+}
+EXPECTED.update(PROCS_EXPECTED)  # so test_every_example_is_tested knows them
+
+
+@pytest.mark.parametrize("name", sorted(PROCS_EXPECTED))
+def test_procs_example_runs_and_prints_its_story(name: str) -> None:
+    done = run_example(str(EXAMPLES / name))
+    assert done.returncode == 0, done.stderr
+    assert_in_order(done.stdout.splitlines(), PROCS_EXPECTED[name], prefix=True)
+
+
+@pytest.mark.parametrize(
+    "args", [["--backend", "trio"], ["--server", "uvicorn"]], ids=["hypercorn-trio", "uvicorn"]
+)
+def test_asgi_example_runs_on_each_server_and_backend(args: list[str]) -> None:
+    done = run_example(str(EXAMPLES / "13_asgi_app.py"), *args)
+    assert done.returncode == 0, done.stderr
+    assert_in_order(done.stdout.splitlines(), PROCS_EXPECTED["13_asgi_app.py"])
+
+
+def test_realistic_app_serves_then_stops_in_reverse_and_exits_0() -> None:
+    app = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "realistic_app.py"), "--for", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert app.stderr is not None
+        seen: list[str] = []
+        port = None
+        for line in app.stderr:  # the app stops itself, so this loop ends
+            seen.append(line)
+            found = re.search(r"app/web: ready: ready value (\d+)", line)
+            if found:
+                port = int(found.group(1))
+                break
+        assert port is not None, "".join(seen)
+        for expected in (1, 2):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/visits", timeout=5) as reply:
+                assert reply.read() == f'{{"visits":{expected}}}'.encode()
+        stdout, stderr = app.communicate(timeout=TIMEOUT)
+    finally:
+        if app.returncode is None:
+            app.kill()
+            app.communicate()
+    assert app.returncode == 0, stderr
+    assert_in_order(
+        stdout.splitlines(),
+        ["web: lifespan start-up, kv answers PONG", "timer: 3 s are up", "web: lifespan shutdown"],
+    )
+    assert_in_order(
+        ("".join(seen) + stderr).splitlines(),
+        [
+            "super_visor.app.kv: app/kv: ready: ready value",
+            "super_visor.app.web: app/web: ready: ready value",
+            "super_visor.app.cleanup: app/cleanup: stopped",
+            "super_visor.app.web: app/web: stopped",
+            "super_visor.procs.kv: kv: got SIGTERM, saving and exiting",
+            "super_visor.app.kv: app/kv: stopped",
+        ],
+        prefix=True,
+    )

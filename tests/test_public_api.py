@@ -34,6 +34,8 @@ API_MD_NAMES = (
 
 
 def _public_names() -> set[str]:
+    for name in dir(super_visor):  # resolve the names exported lazily (on first use)
+        getattr(super_visor, name)
     return {
         name
         for name, value in vars(super_visor).items()

@@ -48,6 +48,9 @@ __all__ = ("Command", "CommandFailed")
 #: Bound on the shielded clean-up: after SIGKILL a reap takes microseconds, unless the child
 #: is in uninterruptible sleep (a dead NFS mount), which nothing can shorten (anyio #757).
 _CLEANUP_TIMEOUT = 5.0
+#: How often, and how long, the clean-up checks that the killed group is gone.
+_GONE_POLL = 0.005
+_GONE_TIMEOUT = 1.0
 #: How long the pumps may go on reading after the group was killed (buffered output).
 _DRAIN_TIMEOUT = 1.0
 
@@ -192,6 +195,7 @@ class Command:
             with anyio.move_on_after(_CLEANUP_TIMEOUT, shield=True):
                 signal_group(process.pid, signal.SIGKILL)
                 await process.aclose()
+                await wait_group_gone(process.pid)
         return run.verdict()
 
 
@@ -213,11 +217,11 @@ class _Run:
                 value = await self._wait_ready()
             except StartupError as exc:
                 # Kept, not raised: raised inside the task group it would come out wrapped
-                # in an ExceptionGroup. verdict() raises it after the clean-up.
+                # in an ExceptionGroup. verdict() raises it after the stop and the clean-up.
                 self.startup_error = exc
-                return
-            token.ready(value)
-            await self.process.wait()
+            else:
+                token.ready(value)
+                await self.process.wait()
         self.stopping = self.process.returncode is None
         await self._wind_down()
 
@@ -282,6 +286,49 @@ class _Run:
         if not clean:
             raise CommandFailed(self.command.name, returncode, self.output.lines)
         return returncode
+
+
+async def wait_group_gone(pgid: int) -> None:
+    """Return once no process of group *pgid* still runs (after a SIGKILL: a few ms at most).
+
+    Polling, because there is no event for the death of a process that is not our child;
+    without this wait a grandchild could still be dying when the proc has already returned.
+    Bounded by `_GONE_TIMEOUT`: past it the SIGKILL is on its way and the kernel finishes.
+    """
+    with anyio.move_on_after(_GONE_TIMEOUT):
+        while group_running(pgid):  # noqa: ASYNC110 (no event exists for it, see above)
+            await anyio.sleep(_GONE_POLL)
+
+
+def group_running(pgid: int) -> bool:
+    """Whether a process of group *pgid* still runs code (zombies do not count).
+
+    A killed grandchild is a zombie until init reaps it, and an init that does not reap
+    (our own process as PID 1 of a container) would keep it one for good, so "the group
+    exists" is not enough: on Linux, /proc tells the states apart.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # no procfs: the group exists, count it as running
+    for entry in entries:
+        if entry.isdigit() and _proc_state_in_group(entry, pgid) not in (None, "Z", "X"):
+            return True
+    return False
+
+
+def _proc_state_in_group(pid: str, pgid: int) -> str | None:
+    """The state letter of process *pid* if it belongs to group *pgid*, else None."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None  # gone meanwhile
+    return fields[0] if int(fields[2]) == pgid else None
 
 
 def signal_group(pgid: int, signum: int) -> None:

@@ -238,4 +238,6 @@ class FileProbe(_PollingProbe):
         return f"FileProbe({str(self.path)!r})"
 
     async def check(self) -> object | None:
-        return self.path if await anyio.Path(self.path).exists() else None
+        # A plain stat, not anyio.Path: one stat does not block the loop for long, and a
+        # worker thread per probe would outlive the probe (anyio keeps idle ones for 10 s).
+        return self.path if self.path.exists() else None
