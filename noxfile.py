@@ -44,3 +44,5 @@ def docs(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     session.install("-e", ".[test]")
     session.run("python", "bench/startstop.py", *session.posargs)
+    session.run("python", "bench/restart.py")
+    session.run("python", "bench/import_time.py")
