@@ -422,7 +422,9 @@ def _resolve(
     def pick(field: str, default: object) -> object:
         if field in options:
             return options[field]
-        value = getattr(source, field, None) if not inspect.isfunction(source) else None
+        if inspect.isfunction(source) or isinstance(source, (Supervisor, SupervisorBuilder)):
+            return default  # a supervisor's own settings are for its children, not for it
+        value = getattr(source, field, None)
         return default if value is None else value
 
     nested = isinstance(proc, Supervisor)

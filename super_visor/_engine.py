@@ -243,8 +243,9 @@ class SupervisorRun:
         elif slot.task is not None and slot.live:
             await slot.task.wait()  # the shutdown is already stopping it
         self._forget_child(slot)
-        if slot.state is ProcState.RESTARTING:
-            self._pending_restarts.remove(slot)
+        if slot.state is ProcState.RESTARTING:  # queued, or in its backoff (see _restart)
+            if slot in self._pending_restarts:
+                self._pending_restarts.remove(slot)
             slot.move(ProcState.ENDED)
         return slot.outcome()
 
@@ -411,7 +412,9 @@ class SupervisorRun:
         )
         stopped_by_us = slot.state in (ProcState.STOPPING, ProcState.FORCING)
         self._record_end(slot, status, result, error)
-        if self._is_dynamic(slot) and (before_ready or slot.startup_error is not None):
+        if self._is_dynamic(slot) and (
+            (before_ready and error is not None) or slot.startup_error is not None
+        ):
             return  # start_child() raises it to its caller; the tree runs on
         if stopped_by_us or before_ready or self.stop_requested:
             self._emit_end(slot)
@@ -487,6 +490,7 @@ class SupervisorRun:
             self._restart_limit = RestartLimitExceeded(
                 self.path, trigger.path, settings.max_restarts, settings.within
             )
+            self._restart_limit.add_note(f"super_visor: raised by supervisor {self.path}")
             trigger.move(ProcState.ENDED)
             self.hub.emit(
                 EventKind.RESTART_LIMIT,
@@ -508,12 +512,23 @@ class SupervisorRun:
         await self._backoff(trigger)
         if self.stop_requested:
             return  # the shutdown came first: the last outcomes stand
+        # A dynamic child stopped (stop_child) during the backoff stays stopped; a sibling
+        # that ended on its own meanwhile comes back with this group, not a second time.
+        comeback = [s for s in comeback if self._still_here(s)]
         for slot in comeback:
+            if slot in self._pending_restarts:
+                self._pending_restarts.remove(slot)
             slot.prepare_restart()
         if self.hub.logger.isEnabledFor(DEBUG):
             names = ", ".join(s.path for s in comeback)
             self.hub.logger.debug("%s: restarting %s", self.path, names)
         await self._start_group(comeback)
+        for slot in comeback:
+            if self._is_dynamic(slot) and slot.startup_error is not None and slot.live:
+                await self._stop_slot(slot, "failed to become ready after a restart")
+
+    def _still_here(self, slot: Slot) -> bool:
+        return not self._is_dynamic(slot) or self._dynamic.get(slot.spec.name) is slot
 
     def _comes_back(self, slot: Slot) -> bool:
         """Whether a sibling in a restart group is started again (OTP's rules)."""
@@ -602,15 +617,23 @@ class SupervisorRun:
     def report_so_far(self) -> SupervisorReport:
         """The report as of now, failed or not (for a run that was forced from outside)."""
         return SupervisorReport(
-            self.path, self.outcomes(), self.reason or "stopped", self.forced_by_signal
+            self.path,
+            self.outcomes(),
+            self.reason or "stopped",
+            self.forced_by_signal,
+            restart_limit_hit=self._restart_limit is not None,
         )
 
     def _report(self) -> SupervisorReport:
-        report = self.report_so_far()
         failed = [s for s in self.all_slots() if s.status is ProcStatus.FAILED]
         errors = [s.error for s in failed if isinstance(s.error, Exception)]
+        for slot in self.all_slots():
+            if slot.status is not ProcStatus.FAILED:
+                # A nested supervisor that was forced still had procs that failed first.
+                errors.extend(_failed_leaf_errors(slot.children))
         if self._restart_limit is not None:
             errors.insert(0, self._restart_limit)
+        report = self.report_so_far()
         if not errors:
             return report
         what = ", ".join(s.path for s in failed) or "none"
@@ -618,6 +641,15 @@ class SupervisorRun:
         if self._restart_limit is not None:
             message = f"{self.path}: restart limit exceeded; failed procs: {what}"
         raise SupervisorError(message, errors, report)
+
+
+def _failed_leaf_errors(outcomes: tuple[ProcOutcome, ...]) -> list[Exception]:
+    return [
+        outcome.error
+        for root in outcomes
+        for outcome in root.walk()
+        if outcome.failed and not outcome.children and isinstance(outcome.error, Exception)
+    ]
 
 
 def _gates_by_product(proc: object) -> bool:

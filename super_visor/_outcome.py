@@ -76,7 +76,7 @@ class SupervisorReport:
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_index", "forced_by_signal", "name", "outcomes", "reason")
+    __slots__ = ("_index", "forced_by_signal", "name", "outcomes", "reason", "restart_limit_hit")
 
     def __init__(
         self,
@@ -84,6 +84,7 @@ class SupervisorReport:
         outcomes: tuple[ProcOutcome, ...],
         reason: str,
         forced_by_signal: int | None = None,
+        restart_limit_hit: bool = False,
     ) -> None:
         #: The root supervisor's name (the first segment of every path).
         self.name = name
@@ -93,6 +94,8 @@ class SupervisorReport:
         self.reason = reason
         #: The number of a second signal that forced everything at once, else None.
         self.forced_by_signal = forced_by_signal
+        #: Whether the root gave up restarting (`RestartLimitExceeded`): a failure.
+        self.restart_limit_hit = restart_limit_hit
         self._index: dict[str, ProcOutcome] | None = None
 
     def __repr__(self) -> str:
@@ -119,10 +122,11 @@ class SupervisorReport:
 
     @property
     def exit_code(self) -> int:
-        """What ``run()`` exits with: 128+N after a forcing second signal N, 1 on a failure, 0."""
+        """What ``run()`` exits with: 128+N after a forcing second signal N, 1 when any proc
+        anywhere in the tree failed (a restart limit fails its supervisor), else 0."""
         if self.forced_by_signal is not None:
             return 128 + self.forced_by_signal
-        return 1 if any(o.failed for o in self.outcomes) else 0
+        return 1 if any(o.failed for o in self.walk()) or self.restart_limit_hit else 0
 
     def render(self) -> str:
         """A plain-text tree of every outcome, for logs and the terminal."""

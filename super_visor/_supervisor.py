@@ -295,7 +295,10 @@ class RunHandle:
         stream holds at most *buffer* events; when its reader falls behind, the newest are
         dropped and counted in ``stream.dropped``, so a slow reader never holds up the tree.
         """
-        return self._run.hub.open_stream(buffer)
+        stream = self._run.hub.open_stream(buffer)
+        if self._done.is_set():
+            self._run.hub.close_streams()  # the tree has stopped: nothing more will come
+        return stream
 
     def shutdown(self, reason: str | None = None) -> None:
         """Begin the graceful shutdown; returns at once. *reason* reaches every token."""
