@@ -123,6 +123,9 @@ class Thread:
             raise
         finally:
             finished.close()
+        # The function has returned and the thread is past its last line: reap it, so no
+        # thread of ours outlives the proc (a join of a finishing thread does not block).
+        thread.join(timeout=1.0)
         ok, value = outcome[0]
         if ok:
             return value
