@@ -269,16 +269,57 @@ class SupervisorRun:
                 self.request_stop("no procs left running")
 
     async def _start_group(self, slots: Sequence[Slot]) -> None:
-        """Start *slots* in order, gating as declared; a stop request cuts it short."""
-        for slot in slots:
-            if self.stop_requested:
-                break
-            await self._start_slot(slot)
+        """Start *slots* in order, gating as declared; a stop request cuts it short.
 
-    async def _start_slot(self, slot: Slot) -> None:
-        proc = self._make_proc(slot)
-        if proc is None:
-            return
+        Consecutive procs that neither gate nor come from a factory start as a chain: each
+        proc's task spawns the next one's just before it enters run_proc, and the next task
+        runs only once this one has yielded, i.e. once its run_proc has begun. Same order
+        and the same "begun before the next starts" as one at a time, but without a trip
+        through the supervisor's task per proc, which is most of a large tree's start-up.
+        """
+        index = 0
+        while index < len(slots) and not self.stop_requested:
+            end = index
+            while end < len(slots) and _chainable(slots[end]):
+                end += 1
+            if end - index > 1:
+                await self._start_chain(slots[index:end])
+                index = end
+            else:
+                await self._start_slot(slots[index])
+                index += 1
+
+    async def _start_chain(self, chain: Sequence[Slot]) -> None:
+        done = anyio.Event()
+        self._spawn_chained(chain, 0, done)
+        await done.wait()
+        self._emit_ready(chain[-1])  # the last one has begun and yielded too
+
+    def _spawn_chained(self, chain: Sequence[Slot], position: int, done: anyio.Event) -> None:
+        assert self._task_group is not None
+        slot = chain[position]
+        slot.task = self._task_group.start_soon(
+            self._run_proc, slot, slot.spec.proc, None, (chain, position, done)
+        )
+
+    def _next_in_chain(self, link: tuple[Sequence[Slot], int, anyio.Event]) -> bool:
+        """In a chained proc's task: spawn the next one (or release the supervisor);
+        False when a stop came first, so this proc is not started at all."""
+        chain, position, done = link
+        if position:
+            # The previous proc has begun and yielded by now: READY, unless it already ended.
+            self._emit_ready(chain[position - 1])
+        if self.stop_requested:
+            done.set()
+            return False
+        if position + 1 < len(chain):
+            self._spawn_chained(chain, position + 1, done)
+        else:
+            done.set()
+        return True
+
+    def _prepare(self, slot: Slot, proc: SupportsRunProc | ResourceScope) -> CancellationToken:
+        """Make the run's token and count the proc as started (STARTING)."""
         token = slot.token = CancellationToken()
         token._on_ready = slot.mark_ready
         wait_ready = slot.spec.wait_ready
@@ -287,10 +328,17 @@ class SupervisorRun:
         if slot.spec.backoff is not None:
             slot.started_at = anyio.current_time()  # only the backoff's reset rule reads it
         self._live += 1
-        assert self._task_group is not None
         if self.hub.wants(EventKind.STARTING):
             self.hub.emit(EventKind.STARTING, slot.path, restarts=slot.restarts)
-        slot.task = self._task_group.start_soon(self._run_proc, slot, proc, token)
+        return token
+
+    async def _start_slot(self, slot: Slot) -> None:
+        proc = self._make_proc(slot)
+        if proc is None:
+            return
+        token = self._prepare(slot, proc)
+        assert self._task_group is not None
+        slot.task = self._task_group.start_soon(self._run_proc, slot, proc, token, None)
         spec = slot.spec
         if not slot.gates:
             await anyio.lowlevel.checkpoint()
@@ -340,10 +388,23 @@ class SupervisorRun:
     # ----------------------------------------------------------------- one proc's run
 
     async def _run_proc(
-        self, slot: Slot, proc: SupportsRunProc | ResourceScope, token: CancellationToken
+        self,
+        slot: Slot,
+        proc: SupportsRunProc | ResourceScope | None,
+        token: CancellationToken | None,
+        link: tuple[Sequence[Slot], int, anyio.Event] | None,
     ) -> None:
         """The body of a proc's task. Its cancel scope is the task handle's own (anyio >=
-        4.16), which is what `_force` cancels: one scope per proc, none of our own."""
+        4.16), which is what `_force` cancels: one scope per proc, none of our own.
+
+        A chained proc (*link* set, see `_start_group`) makes its own token here."""
+        if link is not None:
+            if not self._next_in_chain(link):
+                return
+            assert proc is not None
+            token = self._prepare(slot, proc)
+        assert proc is not None
+        assert token is not None
         result: object = None
         error: Exception | None = None
         try:
@@ -650,6 +711,12 @@ def _failed_leaf_errors(outcomes: tuple[ProcOutcome, ...]) -> list[Exception]:
         for outcome in root.walk()
         if outcome.failed and not outcome.children and isinstance(outcome.error, Exception)
     ]
+
+
+def _chainable(slot: Slot) -> bool:
+    """Whether a proc can start in a chain: it does not gate and needs no factory call."""
+    spec = slot.spec
+    return spec.wait_ready is False and spec.factory is None
 
 
 def _gates_by_product(proc: object) -> bool:
