@@ -4,8 +4,9 @@ Beside it, in the same run: re-spawning the crashing task by hand in a raw anyio
 (catch the error, spawn again), the least a hand-written restart loop does. The latency column
 is the median time from a crash (the raise) to the replacement having begun.
 
-Logging is on: the ``super_visor`` logger writes to a handler (on /dev/null) at INFO, so the
-restart lines are formatted as they would be in production.
+Logging is on: the root logger writes to a handler (on /dev/null) at INFO, so the restart
+lines (ours and the hand-written loop's) are formatted as they would be in production. Each
+run is a fresh interpreter, the contenders alternating.
 
     python bench/restart.py                  # 20,000 restarts, asyncio and trio
     python bench/restart.py --n 50000 --backend asyncio
@@ -14,9 +15,12 @@ restart lines are formatted as they would be in production.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import statistics
+import subprocess
+import sys
 import time
 
 import anyio
@@ -87,37 +91,55 @@ async def raw_anyio_restarts(n: int) -> tuple[float, float]:
     return n / elapsed, statistics.median(crasher.latencies)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=20_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--backend", nargs="*", default=["asyncio", "trio"])
-    args = parser.parse_args()
+CONTENDERS = {"super_visor": super_visor_restarts, "raw anyio": raw_anyio_restarts}
+
+
+def child(contender: str, backend: str, n: int) -> None:
+    """One measurement, printed as JSON (called in a fresh interpreter)."""
     with open(os.devnull, "w") as sink:
         handler = logging.StreamHandler(sink)
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger()
         root.addHandler(handler)
         root.setLevel(logging.INFO)
-        print(
-            f"{'backend':8} {'contender':12} {'restarts/s':>11} {'crash->begun':>13} {'vs raw':>7}"
-        )
-        for backend in args.backend:
-            raw = [
-                anyio.run(raw_anyio_restarts, args.n, backend=backend) for _ in range(args.repeat)
-            ]
-            ours = [
-                anyio.run(super_visor_restarts, args.n, backend=backend) for _ in range(args.repeat)
-            ]
-            raw_rate = statistics.median(r[0] for r in raw)
-            for name, runs in (("super_visor", ours), ("raw anyio", raw)):
-                rate = statistics.median(r[0] for r in runs)
-                latency = statistics.median(r[1] for r in runs)
-                print(
-                    f"{backend:8} {name:12} {rate:>11,.0f} {latency * 1e6:>11.1f}us "
-                    f"{rate / raw_rate:>6.2f}x"
-                )
-        root.removeHandler(handler)
+        rate, latency = anyio.run(CONTENDERS[contender], n, backend=backend)
+    print(json.dumps({"rate": rate, "latency": latency}))
+
+
+def measure(contender: str, backend: str, n: int) -> dict[str, float]:
+    cmd = [sys.executable, __file__, "--child", contender, backend, str(n)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=600).stdout
+    return json.loads(out.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backend", nargs="*", default=["asyncio", "trio"])
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        contender, backend, n = args.child
+        child(contender, backend, int(n))
+        return
+    print(f"{'backend':8} {'contender':12} {'restarts/s':>11} {'crash->begun':>13} {'vs raw':>7}")
+    for backend in args.backend:
+        # Alternate the contenders, each run in a fresh interpreter, so that neither inherits
+        # the other's heap and machine noise hits both alike.
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in CONTENDERS}
+        for _ in range(args.repeat):
+            for name in CONTENDERS:
+                runs[name].append(measure(name, backend, args.n))
+        raw_rate = statistics.median(r["rate"] for r in runs["raw anyio"])
+        for name, results in runs.items():
+            rate = statistics.median(r["rate"] for r in results)
+            latency = statistics.median(r["latency"] for r in results)
+            print(
+                f"{backend:8} {name:12} {rate:>11,.0f} {latency * 1e6:>11.1f}us "
+                f"{rate / raw_rate:>6.2f}x"
+            )
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

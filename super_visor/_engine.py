@@ -546,36 +546,42 @@ class SupervisorRun:
             await self._wakeup.wait()
 
     async def _restart(self, trigger: Slot) -> None:
-        settings = self.settings
+        """Restart *trigger* and its strategy's group: stop the group's running procs in
+        reverse order, wait the backoff, start them again in declared order."""
         if not self._intensity.add(anyio.current_time()):
-            self._restart_limit = RestartLimitExceeded(
-                self.path, trigger.path, settings.max_restarts, settings.within
-            )
-            self._restart_limit.add_note(f"super_visor: raised by supervisor {self.path}")
-            trigger.move(ProcState.ENDED)
-            self.hub.emit(
-                EventKind.RESTART_LIMIT,
-                self.path,
-                error=self._restart_limit,
-                detail=str(self._restart_limit),
-            )
-            self.request_stop(f"restart limit exceeded (last ended: '{trigger.path}')")
+            self._give_up(trigger)
             return
         if self._is_dynamic(trigger):
             group: Sequence[Slot] = (trigger,)  # dynamic children restart one-for-one
         else:
-            group = restart_group(settings.strategy, self.slots, trigger.index)
-        comeback = [s for s in group if s is trigger or self._comes_back(s)]
-        reason = f"restarting: sibling '{trigger.path}' ended"
+            group = restart_group(self.settings.strategy, self.slots, trigger.index)
+        if len(group) == 1:
+            comeback = [trigger]
+        else:
+            comeback = [s for s in group if s is trigger or self._comes_back(s)]
         for slot in reversed(group):
             if slot.live:
-                await self._stop_slot(slot, reason)
-        await self._backoff(trigger)
+                await self._stop_slot(slot, f"restarting: sibling '{trigger.path}' ended")
+        if trigger.spec.backoff is not None:
+            await self._backoff(trigger)
         if self.stop_requested:
             return  # the shutdown came first: the last outcomes stand
         # A dynamic child stopped (stop_child) during the backoff stays stopped; a sibling
         # that ended on its own meanwhile comes back with this group, not a second time.
-        comeback = [s for s in comeback if self._still_here(s)]
+        await self._start_again([s for s in comeback if self._still_here(s)])
+
+    def _give_up(self, trigger: Slot) -> None:
+        """The restart intensity is exceeded: fail this supervisor (OTP's shutdown)."""
+        settings = self.settings
+        limit = self._restart_limit = RestartLimitExceeded(
+            self.path, trigger.path, settings.max_restarts, settings.within
+        )
+        limit.add_note(f"super_visor: raised by supervisor {self.path}")
+        trigger.move(ProcState.ENDED)
+        self.hub.emit(EventKind.RESTART_LIMIT, self.path, error=limit, detail=str(limit))
+        self.request_stop(f"restart limit exceeded (last ended: '{trigger.path}')")
+
+    async def _start_again(self, comeback: list[Slot]) -> None:
         for slot in comeback:
             if slot in self._pending_restarts:
                 self._pending_restarts.remove(slot)
@@ -601,8 +607,7 @@ class SupervisorRun:
     async def _backoff(self, trigger: Slot) -> None:
         """Wait the trigger's backoff delay; a stop request ends the wait at once."""
         backoff = trigger.spec.backoff
-        if backoff is None:
-            return
+        assert backoff is not None
         ran_for = anyio.current_time() - trigger.started_at
         if ran_for >= backoff.maximum:
             trigger.backoff_attempt = 0  # it was stable for the longest delay: healthy again

@@ -181,20 +181,24 @@ class EventStream:
 class EventHub:
     """Delivers the events of one tree: callbacks, streams and logging."""
 
-    __slots__ = ("_callbacks", "_streams", "logger")
+    __slots__ = ("_callbacks", "_proc_loggers", "_streams", "logger")
 
     def __init__(self, callbacks: Sequence[Callable[[Event], object]] = ()) -> None:
         self._callbacks = tuple(callbacks)
         self._streams: set[EventStream] = set()
         #: The ``super_visor`` logger; events go to its children, one per proc path.
         self.logger = get_logger()
+        # Child loggers by proc path: logging.getLogger takes a module lock on every call,
+        # and a restart storm logs one line per restart.
+        self._proc_loggers: dict[str, logging.Logger] = {}
 
     def with_callbacks(self, callbacks: Sequence[Callable[[Event], object]]) -> EventHub:
         """A hub for a nested supervisor: the parent's subscribers plus its own callbacks."""
         if not callbacks:
             return self
         hub = EventHub((*self._callbacks, *callbacks))
-        hub._streams = self._streams  # one set: a stream opened at the root sees it all
+        hub._streams = self._streams
+        hub._proc_loggers = self._proc_loggers  # one set: a stream opened at the root sees it all
         return hub
 
     def open_stream(self, buffer: int) -> EventStream:
@@ -242,7 +246,10 @@ class EventHub:
         level = _LEVELS[event.kind._name_]
         if not self.logger.isEnabledFor(level):
             return
-        proc_logger = get_logger(f"super_visor.{event.path.replace('/', '.')}")
+        proc_logger = self._proc_loggers.get(event.path)
+        if proc_logger is None:
+            name = f"super_visor.{event.path.replace('/', '.')}"
+            proc_logger = self._proc_loggers[event.path] = get_logger(name)
         message = event.kind.value.replace("_", " ")
         if event.detail:
             message = f"{message}: {event.detail}"
