@@ -377,14 +377,16 @@ def _check_supervisor_settings(path: str, d: dict[str, object]) -> None:
     _check_type(path, "strategy", d["strategy"], Strategy, "strategy=Strategy.ONE_FOR_ONE")
     _check_type(path, "max_restarts", d["max_restarts"], int, "max_restarts=3")
     if d["max_restarts"] < 0:  # type: ignore[operator]
-        raise ConfigError(path, "max_restarts must be >= 0", "pass e.g. max_restarts=3")
+        raise ConfigError(
+            path, f"max_restarts must be >= 0, got {d['max_restarts']!r}", "pass e.g. 3"
+        )
     _check_seconds(path, "within", d["within"], default="the default (5.0)")
     if d["backoff"] is not None:
         _check_type(path, "backoff", d["backoff"], Backoff, "backoff=Backoff(initial=0.1)")
         _check_backoff(path, d["backoff"])  # type: ignore[arg-type]
     _check_seconds(path, "stuck_report_interval", d["stuck_report_interval"], default="5.0")
     if d["stuck_report_interval"] == 0:
-        raise ConfigError(path, "stuck_report_interval must be > 0", "pass e.g. 5.0")
+        raise ConfigError(path, "stuck_report_interval must be > 0, got 0", "pass e.g. 5.0")
 
 
 def _check_backoff(path: str, backoff: Backoff) -> None:

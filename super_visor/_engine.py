@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from anyio import TaskHandle
 
     from ._proc import SupportsRunProc
-    from ._restart import Backoff, Strategy
+    from ._restart import Strategy
     from ._spec import ProcSpec
 
 __all__ = ("NestedRun", "RunSettings", "SupervisorRun")
@@ -64,7 +64,7 @@ class NestedRun(Protocol):
 class RunSettings:
     """The supervisor-wide settings one run needs (resolved by the builder)."""
 
-    __slots__ = ("backoff", "max_restarts", "strategy", "stuck_report_interval", "within")
+    __slots__ = ("max_restarts", "strategy", "stuck_report_interval", "within")
 
     def __init__(
         self,
@@ -72,13 +72,11 @@ class RunSettings:
         strategy: Strategy,
         max_restarts: int,
         within: float,
-        backoff: Backoff | None,
         stuck_report_interval: float,
     ) -> None:
         self.strategy = strategy
         self.max_restarts = max_restarts
         self.within = within
-        self.backoff = backoff
         self.stuck_report_interval = stuck_report_interval
 
 
@@ -641,11 +639,13 @@ class SupervisorRun:
                 EventKind.STOPPING, slot.path, restarts=slot.restarts, detail=reason or ""
             )
         token.cancel(reason)
-        # A proc that returns as soon as its token is cancelled has ended after one trip
-        # through the scheduler; only slower ones cost an event and a deadline.
-        await anyio.lowlevel.checkpoint()
-        if not slot.live:
-            return
+        # A proc that returns as soon as its token is cancelled has ended after at most two
+        # trips through the scheduler (one on asyncio, whose ready queue is FIFO; trio may
+        # run us first in the next batch); only slower ones cost a deadline and a wait.
+        for _ in range(2):
+            await anyio.lowlevel.checkpoint()
+            if not slot.live:
+                return
         grace = slot.spec.grace
         task = slot.task
         assert task is not None

@@ -94,7 +94,6 @@ class Supervisor:
             strategy=self.strategy,
             max_restarts=self.max_restarts,
             within=self.within,
-            backoff=self.backoff,
             stuck_report_interval=settings["stuck_report_interval"],  # type: ignore[arg-type]
         )
         self._active = False
@@ -173,7 +172,10 @@ class Supervisor:
         block shuts the tree down gracefully and waits for it, also when the block is left
         by a cancellation from outside. When a proc fails, the block is cancelled and the
         ``async with`` raises `SupervisorError`; the report is ``handle.report`` otherwise.
-        An exception raised by the block itself propagates unchanged after shutdown.
+        An exception raised by the block itself propagates unchanged after shutdown (with a
+        note when the tree failed too). With *handle_signals*, a signal during start-up
+        stops the tree without a failure; the block is then entered with
+        ``handle.stopped`` already True.
         """
         run = self._begin()
         handle = RunHandle(run, self._child_spec)
@@ -198,6 +200,8 @@ class Supervisor:
         finally:
             self._active = False
         if body_error is not None:
+            if handle._error is not None:  # both failed: keep the procs' failure visible
+                body_error.add_note(f"super_visor: meanwhile the tree failed: {handle._error}")
             raise body_error
         if handle._error is not None:
             raise handle._error
@@ -312,9 +316,10 @@ class RunHandle:
     async def _stop_gracefully(self, reason: str) -> None:
         """Shut down and wait, even when the caller is being cancelled from outside.
 
-        Shielded on purpose: every proc still gets its grace and then force, so the wait is
-        bounded by the graces (a proc that survives force is reported as stuck), and
-        "leaving the block stops the tree gracefully" holds for every way out of it.
+        Shielded on purpose, so "leaving the block stops the tree gracefully" holds for every
+        way out of it: each proc still gets its grace and then force, so the wait is the sum
+        of the graces at most, unless a proc survives force; that one is then named with
+        its stack every few seconds (a hang we report rather than hide by abandoning it).
         """
         self.shutdown(reason)
         with anyio.CancelScope(shield=True):

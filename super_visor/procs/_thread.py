@@ -112,6 +112,11 @@ class Thread:
         )
         try:
             thread.start()
+        except BaseException:
+            finished.close()
+            notify.close()  # the thread never ran, so nothing else closes its end
+            raise
+        try:
             with token.cancel_scope():
                 await anyio.wait_readable(finished)
             if not outcome:
