@@ -64,6 +64,12 @@ class Uvicorn:
     """
 
     wait_ready = True
+    app: object
+    host: str
+    port: int
+    name: str
+    drain: float
+    grace: float
 
     def __init__(
         self,
@@ -76,13 +82,7 @@ class Uvicorn:
         **config: Any,
     ) -> None:
         require("super_visor.procs.Uvicorn", "uvicorn", "uvicorn")
-        check_seconds(name, "grace", grace)
-        self.app = app
-        self.host = host
-        self.port = port
-        self.name = name
-        self.drain = grace
-        self.grace = grace + FORCE_RESERVE
+        _init_server(self, app, host, port, name, grace)
         self.config: dict[str, Any] = {
             "log_config": None,
             "timeout_graceful_shutdown": grace,
@@ -123,6 +123,19 @@ class Uvicorn:
                 "Uvicorn did not start (the lifespan start-up failed or the address is in "
                 f"use: see the 'uvicorn.error' log), exit status {failure.code}",
             ) from None
+
+
+def _init_server(
+    server: Uvicorn | Hypercorn, app: object, host: str, port: int, name: str, grace: float
+) -> None:
+    """The settings both servers share; *grace* is the drain, the supervisor gets a reserve."""
+    check_seconds(name, "grace", grace)
+    server.app = app
+    server.host = host
+    server.port = port
+    server.name = name
+    server.drain = grace
+    server.grace = grace + FORCE_RESERVE
 
 
 async def _drain_on_stop(token: CancellationToken, server: Any) -> None:
@@ -183,6 +196,12 @@ class Hypercorn:
     """
 
     wait_ready = True
+    app: object
+    host: str
+    port: int
+    name: str
+    drain: float
+    grace: float
 
     def __init__(
         self,
@@ -195,13 +214,7 @@ class Hypercorn:
         **config: Any,
     ) -> None:
         require("super_visor.procs.Hypercorn", "hypercorn", "hypercorn")
-        check_seconds(name, "grace", grace)
-        self.app = app
-        self.host = host
-        self.port = port
-        self.name = name
-        self.drain = grace
-        self.grace = grace + FORCE_RESERVE
+        _init_server(self, app, host, port, name, grace)
         self.config = config
 
     def __repr__(self) -> str:
