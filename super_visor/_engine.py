@@ -8,12 +8,15 @@ Concurrency structure (STYLE.md, "Concurrency structure"):
   task group: a task group would cancel every sibling at once, in no order, and break the
   reverse-order stop. The run decides when shutdown happens.
 - Start-up is sequential: a proc is spawned, and the next one only once the previous has begun
-  (or, when it gates, said it is ready). We wait with one scheduler checkpoint first and fall
-  back to an event only when that was not enough: a proc that begins at once (the common
-  case) then costs no event, which is what keeps 100k procs cheap.
+  (or, when it gates, said it is ready). Runs of procs that do not gate start as a chain, each
+  task spawning the next (see `_start_group`), so a large tree does not wake the supervisor
+  once per proc; a gating proc is waited for with its ``ready_timeout``.
 - Shutdown walks the procs in reverse declared order, one at a time: cancel the token, wait
-  the grace, force-cancel the scope, then wait (logging the stuck proc's stack every few
-  seconds) until its task has really ended. Every wait on this path has a deadline or a log.
+  the grace, force-cancel the task, then wait (logging the stuck proc's stack every few
+  seconds) until its task has really ended. A proc that returns at once costs no deadline:
+  it has ended after at most two trips through the scheduler.
+- Restarts are carried out by the supervisor's own task between start-up and shutdown, one
+  at a time (`_supervise`), as an OTP supervisor handles one exit at a time.
 
 Nested supervisors are found by their private ``_open_run`` method, so this module never
 imports ``_supervisor`` (imports point one way).

@@ -43,6 +43,13 @@ def no_leaks() -> Iterator[None]:
         for t in set(threading.enumerate()) - threads
         if t.is_alive() and not t.name.startswith("Trio thread")
     ]
+    for thread in extra_threads:
+        if thread.name.startswith("asyncio-waitpid-"):
+            # asyncio's child watcher: one thread per child process, which returns from
+            # waitpid() once the child is reaped. Give it a moment to finish; if it does
+            # not, the child was never reaped, and that is a leak.
+            thread.join(timeout=2.0)
+    extra_threads = [t for t in extra_threads if t.is_alive()]
     assert not extra_threads, f"threads leaked: {extra_threads}"
     leaked = _open_fds() - fds
     if leaked:
