@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Self, final
 from ._errors import ConfigError
 from ._proc import FunctionProc, function_name, is_async_callable
 from ._restart import Backoff, Restart, Strategy
-from ._spec import ProcSpec
+from ._spec import ProcSpec, given_options
 from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -95,7 +95,9 @@ class SupervisorBuilder:
 
         Nothing is checked here; `build()` checks everything at once.
         """
-        options = _options(name, grace, wait_ready, ready_timeout, restart, significant, backoff)
+        options = given_options(
+            name, grace, wait_ready, ready_timeout, restart, significant, backoff
+        )
         self._entries.append(_Entry(proc, None, options))
         return self
 
@@ -117,7 +119,9 @@ class SupervisorBuilder:
         survive a restart. The product is checked at each start; a bad one is a
         `StartupError` then, since it cannot be known earlier.
         """
-        options = _options(name, grace, wait_ready, ready_timeout, restart, significant, backoff)
+        options = given_options(
+            name, grace, wait_ready, ready_timeout, restart, significant, backoff
+        )
         self._entries.append(_Entry(None, factory, options))
         return self
 
@@ -154,27 +158,6 @@ class _Entry:
         self.proc = proc
         self.factory = factory
         self.options = options
-
-
-def _options(
-    name: object,
-    grace: object,
-    wait_ready: object,
-    ready_timeout: object,
-    restart: object,
-    significant: object,
-    backoff: object,
-) -> dict[str, object]:
-    given = {
-        "name": name,
-        "grace": grace,
-        "wait_ready": wait_ready,
-        "ready_timeout": ready_timeout,
-        "restart": restart,
-        "significant": significant,
-        "backoff": backoff,
-    }
-    return {key: value for key, value in given.items() if value is not None}
 
 
 class _Validator:
@@ -274,7 +257,7 @@ def _dynamic_spec(
     Same rules as ``add_proc``, except that a dynamic child is not significant unless told:
     a per-job or per-connection proc ending must not stop the application.
     """
-    options = {key: value for key, value in options.items() if value is not None}
+    options = {**options}
     options.setdefault("significant", False)
     return _Validator()._spec(path, _Entry(proc, None, options), defaults)
 

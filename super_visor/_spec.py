@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from ._proc import SupportsRunProc
     from ._restart import Backoff, Restart
 
-__all__ = ("ProcSpec",)
+__all__ = ("ProcSpec", "given_options")
 
 
 @final
@@ -33,3 +33,29 @@ class ProcSpec:
     restart: Restart
     significant: bool
     backoff: Backoff | None
+
+
+def given_options(
+    name: object,
+    grace: object,
+    wait_ready: object,
+    ready_timeout: object,
+    restart: object,
+    significant: object,
+    backoff: object,
+) -> dict[str, object]:
+    """The per-proc keywords a caller actually gave (None means "not given"), by name.
+
+    Shared by ``add_proc``, ``add_factory`` and ``handle.start_child``, which take the same
+    keywords and resolve them with the same precedence.
+    """
+    given = {
+        "name": name,
+        "grace": grace,
+        "wait_ready": wait_ready,
+        "ready_timeout": ready_timeout,
+        "restart": restart,
+        "significant": significant,
+        "backoff": backoff,
+    }
+    return {key: value for key, value in given.items() if value is not None}

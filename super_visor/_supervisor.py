@@ -16,6 +16,7 @@ from ._engine import RunSettings, SupervisorRun, report_stuck
 from ._errors import SupervisorError
 from ._events import EventHub, EventKind
 from ._signals import DUMP_SIGNAL, log_tree_dump, receive_stop_signals, signal_name
+from ._spec import given_options
 from ._token import CancellationToken
 
 if TYPE_CHECKING:
@@ -273,15 +274,9 @@ class RunHandle:
             StartupError: it failed or timed out before it was ready; it has been stopped.
             RuntimeError: the supervisor is shutting down or has stopped.
         """
-        options: dict[str, object] = {
-            "name": name,
-            "grace": grace,
-            "wait_ready": wait_ready,
-            "ready_timeout": ready_timeout,
-            "restart": restart,
-            "significant": significant,
-            "backoff": backoff,
-        }
+        options = given_options(
+            name, grace, wait_ready, ready_timeout, restart, significant, backoff
+        )
         return await self._run.start_child(self._child_spec(proc, options))
 
     async def stop_child(self, name: str, reason: str | None = None) -> ProcOutcome:
