@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Self, final
 from ._errors import ConfigError
 from ._proc import FunctionProc, function_name, is_async_callable
 from ._restart import Backoff, Restart, Strategy
-from ._spec import ProcSpec, given_options
+from ._spec import ProcSpec, SupervisorConfig, given_options
 from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -188,8 +188,14 @@ class _Validator:
             specs.append(spec)
         self._building.pop()
         child_spec = functools.partial(_dynamic_spec, path, defaults)
+        config = SupervisorConfig(
+            strategy=defaults["strategy"],  # type: ignore[arg-type]
+            max_restarts=defaults["max_restarts"],  # type: ignore[arg-type]
+            within=defaults["within"],  # type: ignore[arg-type]
+            stuck_report_interval=defaults["stuck_report_interval"],  # type: ignore[arg-type]
+        )
         return Supervisor._create(
-            builder.name, tuple(specs), defaults, child_spec, tuple(builder._callbacks)
+            builder.name, tuple(specs), config, child_spec, tuple(builder._callbacks)
         )
 
     def _spec(self, path: str, entry: _Entry, defaults: dict[str, object]) -> ProcSpec:
@@ -441,4 +447,5 @@ def _resolve(
         restart=restart,  # type: ignore[arg-type]
         significant=significant,  # type: ignore[arg-type]
         backoff=backoff,  # type: ignore[arg-type]
+        nested=proc if nested else None,  # type: ignore[arg-type]
     )

@@ -363,14 +363,15 @@ def _apply(settings: Settings, sup: Supervisor, prefix: str) -> Supervisor:
         setting = settings.get(field, prefix.rstrip("/")) or settings.get(field)
         if setting is not None:
             changes[field] = setting.value
-    return sup._replace(specs=specs, **changes)  # type: ignore[arg-type]
+    config = dataclasses.replace(sup.config, **changes)  # type: ignore[arg-type]
+    return sup._replace(specs=specs, config=config)
 
 
 def _apply_spec(settings: Settings, spec: ProcSpec, path: str) -> ProcSpec:
     changes: dict[str, object] = {}
     nested = isinstance(spec.proc, Supervisor)
     if isinstance(spec.proc, Supervisor):
-        changes["proc"] = _apply(settings, spec.proc, f"{path}/")
+        changes["proc"] = changes["nested"] = _apply(settings, spec.proc, f"{path}/")
     for field in ("grace", "ready_timeout"):
         setting = settings.get(field, path) or (None if nested else settings.get(field))
         if setting is not None:

@@ -47,10 +47,9 @@ if TYPE_CHECKING:
     from anyio import TaskHandle
 
     from ._proc import SupportsRunProc
-    from ._restart import Strategy
-    from ._spec import ProcSpec
+    from ._spec import ProcSpec, SupervisorConfig
 
-__all__ = ("NestedRun", "RunSettings", "SupervisorRun")
+__all__ = ("NestedRun", "SupervisorRun")
 
 
 class NestedRun(Protocol):
@@ -64,26 +63,6 @@ class NestedRun(Protocol):
 
 
 @final
-class RunSettings:
-    """The supervisor-wide settings one run needs (resolved by the builder)."""
-
-    __slots__ = ("max_restarts", "strategy", "stuck_report_interval", "within")
-
-    def __init__(
-        self,
-        *,
-        strategy: Strategy,
-        max_restarts: int,
-        within: float,
-        stuck_report_interval: float,
-    ) -> None:
-        self.strategy = strategy
-        self.max_restarts = max_restarts
-        self.within = within
-        self.stuck_report_interval = stuck_report_interval
-
-
-@final
 class SupervisorRun:
     """The runtime of one supervisor for one ``start()`` (or one run as a nested proc)."""
 
@@ -91,7 +70,7 @@ class SupervisorRun:
         self,
         path: str,
         specs: Sequence[ProcSpec],
-        settings: RunSettings,
+        settings: SupervisorConfig,
         token: CancellationToken,
         hub: EventHub,
     ) -> None:

@@ -9,9 +9,25 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._proc import SupportsRunProc
-    from ._restart import Backoff, Restart
+    from ._restart import Backoff, Restart, Strategy
+    from ._supervisor import Supervisor
 
-__all__ = ("ProcSpec", "given_options")
+__all__ = ("ProcSpec", "SupervisorConfig", "given_options")
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupervisorConfig:
+    """The supervisor-wide settings one run needs, resolved and checked by the builder.
+
+    Frozen, so a configured copy (environment overrides) is ``dataclasses.replace(config,
+    ...)`` and a running tree can never see its settings change under it.
+    """
+
+    strategy: Strategy
+    max_restarts: int
+    within: float
+    stuck_report_interval: float
 
 
 @final
@@ -33,6 +49,8 @@ class ProcSpec:
     restart: Restart
     significant: bool
     backoff: Backoff | None
+    #: ``proc`` when it is a nested `Supervisor` (resolved once, at build), else None.
+    nested: Supervisor | None = None
 
 
 def given_options(

@@ -8,11 +8,11 @@ a nested supervisor, and what keeps a finished run's report independent of the n
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, NamedTuple, final
 
 import anyio
 
-from ._engine import RunSettings, SupervisorRun, report_stuck
+from ._engine import SupervisorRun, report_stuck
 from ._errors import SupervisorError
 from ._events import EventHub, EventKind
 from ._signals import DUMP_SIGNAL, log_tree_dump, receive_stop_signals, signal_name
@@ -20,18 +20,28 @@ from ._spec import given_options
 from ._token import CancellationToken
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Mapping
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from ._events import Event, EventStream
     from ._outcome import ProcOutcome, SupervisorReport
     from ._restart import Backoff, Restart, Strategy
-    from ._spec import ProcSpec
+    from ._spec import ProcSpec, SupervisorConfig
 
     #: Validates a dynamic child (proc, options) into a spec. Made by the builder, which
     #: owns all validation, and handed in so this module never imports the builder.
     ChildSpecFactory = Callable[[object, dict[str, object]], ProcSpec]
 
-__all__ = ("RunHandle", "Supervisor")
+__all__ = ("RunHandle", "Supervisor", "TreeEntry")
+
+
+class TreeEntry(NamedTuple):
+    """One proc met by `Supervisor.walk`."""
+
+    #: Below the walked supervisor: ``"pipeline/consumer"``.
+    path: str
+    spec: ProcSpec
+    #: 0 for the walked supervisor's own procs, 1 for theirs, and so on.
+    depth: int
 
 
 @final
@@ -45,29 +55,15 @@ class Supervisor:
     .. versionadded:: 0.1
     """
 
-    __slots__ = (
-        "_active",
-        "_callbacks",
-        "_child_spec",
-        "_settings",
-        "backoff",
-        "max_restarts",
-        "name",
-        "specs",
-        "strategy",
-        "within",
-    )
+    __slots__ = ("_active", "_callbacks", "_child_spec", "config", "name", "specs")
 
     name: str
     specs: tuple[ProcSpec, ...]
+    #: The supervisor-wide settings (strategy, restart intensity, stuck reports).
+    config: SupervisorConfig
     _active: bool
     _callbacks: tuple[Callable[[Event], object], ...]
     _child_spec: ChildSpecFactory
-    _settings: RunSettings
-    strategy: Strategy
-    max_restarts: int
-    within: float
-    backoff: Backoff | None
 
     def __init__(self) -> None:
         msg = "build a Supervisor with SupervisorBuilder(name).add_proc(...).build()"
@@ -78,52 +74,68 @@ class Supervisor:
         cls,
         name: str,
         specs: tuple[ProcSpec, ...],
-        settings: Mapping[str, object],
+        config: SupervisorConfig,
         child_spec: ChildSpecFactory,
         callbacks: tuple[Callable[[Event], object], ...] = (),
     ) -> Supervisor:
         self = object.__new__(cls)
-        self._callbacks = callbacks
-        self._child_spec = child_spec
         self.name = name
         self.specs = specs
-        self.strategy = settings["strategy"]  # type: ignore[assignment]
-        self.max_restarts = settings["max_restarts"]  # type: ignore[assignment]
-        self.within = settings["within"]  # type: ignore[assignment]
-        self.backoff = settings["backoff"]  # type: ignore[assignment]
-        self._settings = RunSettings(
-            strategy=self.strategy,
-            max_restarts=self.max_restarts,
-            within=self.within,
-            stuck_report_interval=settings["stuck_report_interval"],  # type: ignore[arg-type]
-        )
+        self.config = config
+        self._child_spec = child_spec
+        self._callbacks = callbacks
         self._active = False
         return self
 
     def __repr__(self) -> str:
         return f"<Supervisor {self.name!r} with {len(self.specs)} proc(s)>"
 
+    @property
+    def strategy(self) -> Strategy:
+        """Which procs are restarted with a restarted proc."""
+        return self.config.strategy
+
+    @property
+    def max_restarts(self) -> int:
+        """Restarts allowed within `within` seconds before the supervisor gives up."""
+        return self.config.max_restarts
+
+    @property
+    def within(self) -> float:
+        """The restart intensity's window, in seconds."""
+        return self.config.within
+
+    def walk(self) -> Iterator[TreeEntry]:
+        """Every proc of the tree, depth first in declared order (nested procs after their
+        supervisor), each with its path below this supervisor and its depth (0 for ours).
+
+        Iterative, not recursive: a tree nested thousands of levels deep walks like a flat one.
+        """
+        stack: list[tuple[str, int, Iterator[ProcSpec]]] = [("", 0, iter(self.specs))]
+        while stack:
+            prefix, depth, specs = stack[-1]
+            spec = next(specs, None)
+            if spec is None:
+                stack.pop()
+                continue
+            path = f"{prefix}{spec.name}"
+            yield TreeEntry(path, spec, depth)
+            if spec.nested is not None:
+                stack.append((f"{path}/", depth + 1, iter(spec.nested.specs)))
+
     def _replace(
         self,
         *,
         specs: tuple[ProcSpec, ...] | None = None,
-        max_restarts: int | None = None,
-        within: float | None = None,
+        config: SupervisorConfig | None = None,
         callbacks: tuple[Callable[[Event], object], ...] | None = None,
     ) -> Supervisor:
         """A copy with some configuration replaced (environment overrides, the console's
         event hook). This one is left as built: a Supervisor is immutable configuration."""
-        settings = {
-            "strategy": self.strategy,
-            "max_restarts": self.max_restarts if max_restarts is None else max_restarts,
-            "within": self.within if within is None else within,
-            "backoff": self.backoff,
-            "stuck_report_interval": self._settings.stuck_report_interval,
-        }
         return Supervisor._create(
             self.name,
             self.specs if specs is None else specs,
-            settings,
+            self.config if config is None else config,
             self._child_spec,
             self._callbacks if callbacks is None else callbacks,
         )
@@ -139,7 +151,7 @@ class Supervisor:
             hub = EventHub(self._callbacks)
         else:
             hub = parent_hub.with_callbacks(self._callbacks)
-        return SupervisorRun(path, self.specs, self._settings, token, hub)
+        return SupervisorRun(path, self.specs, self.config, token, hub)
 
     async def start(self, *, handle_signals: bool = True) -> SupervisorReport:
         """Run the tree until it stops; return the report.
