@@ -1,17 +1,41 @@
-"""One proc's lifecycle as a small state machine; pure, no I/O.
+"""The lifecycle of a proc and of a supervisor run, as pure state machines; no I/O.
 
-The runtime (``_slot.py``) moves a proc through these states; a restart policy drives the
-ENDED -> RESTARTING -> STARTING loop. Keeping the legal moves in one table makes an illegal
-one (a bug of ours) fail loudly instead of corrupting the report.
+One truth per proc: its `ProcState` changes only through `Slot.move`, which checks every move
+against the table below, so an illegal move (always a bug of ours) fails loudly instead of
+corrupting the report. What happens *after* a proc's run ends (restart it, shut the
+supervisor down, forget it, nothing) is decided by `after_end`, a pure function of the facts,
+so the rules are tested on their own, exhaustively, without running anything.
+
+A proc::
+
+    PENDING --> STARTING --> RUNNING --> STOPPING --> FORCING --> ENDED --> RESTARTING
+                    |  \\________|___________|____________________/^  ^         |
+                    |                                                |  \\________/
+                    +-- (gating: stays STARTING until token.ready()) |   STARTING again
+
+A supervisor run (`RunPhase`): STARTING -> RUNNING -> STOPPING -> STOPPED, or STARTING ->
+STOPPING when the stop comes first.
 """
 
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
+from typing import final
 
 from ._outcome import ProcStatus
 
-__all__ = ("ProcState", "check_transition", "classify")
+__all__ = (
+    "LIVE_STATES",
+    "Action",
+    "EndFacts",
+    "ProcState",
+    "RunPhase",
+    "after_end",
+    "check_transition",
+    "classify",
+    "end_is_reported",
+)
 
 
 class ProcState(enum.Enum):
@@ -25,9 +49,9 @@ class ProcState(enum.Enum):
     RUNNING = "running"
     #: Its token was cancelled by the supervisor; its grace is running.
     STOPPING = "stopping"
-    #: Its grace ran out and its task was force-cancelled; waiting for it to unwind.
+    #: Its grace ran out (or a second signal came) and its task was force-cancelled.
     FORCING = "forcing"
-    #: Waiting (backoff) to be started again after it ended.
+    #: Waiting (queued, or in its backoff) to be started again after it ended.
     RESTARTING = "restarting"
     #: It has an outcome; final unless a restart policy moves it to RESTARTING.
     ENDED = "ended"
@@ -46,12 +70,28 @@ _SUCCESSORS: dict[str, tuple[ProcState, ...]] = {
     "ENDED": (S.RESTARTING, S.STARTING),
 }
 
+#: The states in which a run of the proc may still be executing (its task not finished).
+LIVE_STATES = (S.STARTING, S.RUNNING, S.STOPPING, S.FORCING)
+
 
 def check_transition(path: str, old: ProcState, new: ProcState) -> None:
     """Raise AssertionError for a move the lifecycle does not allow (always our bug)."""
     if new not in _SUCCESSORS[old._name_]:
         msg = f"{path}: illegal lifecycle move {old.name} -> {new.name} (a super_visor bug)"
         raise AssertionError(msg)
+
+
+class RunPhase(enum.Enum):
+    """Where one supervisor run is; error messages are chosen by it."""
+
+    #: Starting its procs in declared order.
+    STARTING = "starting"
+    #: Every proc was started and is ready; restarts are carried out.
+    RUNNING = "running"
+    #: A stop was requested; the procs are being stopped in reverse order.
+    STOPPING = "stopping"
+    #: Every proc has ended; the report exists.
+    STOPPED = "stopped"
 
 
 def classify(*, failed: bool, cancelled: bool, stop_requested: bool, forced: bool) -> ProcStatus:
@@ -67,3 +107,72 @@ def classify(*, failed: bool, cancelled: bool, stop_requested: bool, forced: boo
     if cancelled or forced:
         return ProcStatus.FORCED
     return ProcStatus.STOPPED if stop_requested else ProcStatus.COMPLETED
+
+
+class Action(enum.Enum):
+    """What the supervisor does after a proc's run ended (`after_end`)."""
+
+    #: Nothing more: the supervisor stopped it, or is shutting down anyway.
+    NOTHING = "nothing"
+    #: Queue a restart (its policy wants one).
+    RESTART = "restart"
+    #: A gating proc failed before it was ready: start-up fails, the supervisor stops.
+    FAIL_STARTUP = "fail_startup"
+    #: A dynamic child failed to start: ``start_child()`` raises it to its caller.
+    HAND_TO_CALLER = "hand_to_caller"
+    #: A significant proc ended for good: the supervisor shuts down.
+    SHUT_DOWN = "shut_down"
+    #: A dynamic child ended cleanly: it leaves the supervisor, nothing to report.
+    FORGET = "forget"
+    #: It was the last proc running and nothing will restart: the supervisor stops.
+    STOP_EMPTY = "stop_empty"
+
+
+@final
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EndFacts:
+    """Everything `after_end` needs to know about one ended run and its supervisor."""
+
+    #: The run's status (`classify`).
+    status: ProcStatus
+    #: The supervisor was stopping it (STOPPING or FORCING) when it ended.
+    stopped_by_us: bool
+    #: It gates start-up and never became ready.
+    before_ready: bool
+    #: Start-up gave up on it (ready_timeout), or it raised before it was ready.
+    startup_failed: bool
+    #: It was started with ``start_child()``.
+    dynamic: bool
+    #: Its supervisor is shutting down.
+    stopping: bool
+    #: Its restart policy wants a restart after this end.
+    wants_restart: bool
+    significant: bool
+    #: No other proc of the supervisor runs, starts or waits for a restart.
+    last_one: bool
+
+
+def after_end(facts: EndFacts) -> Action:
+    """Decide what follows the end of one proc's run (OTP's handling of an exit signal)."""
+    if facts.dynamic and facts.startup_failed:
+        return Action.HAND_TO_CALLER
+    if facts.startup_failed:
+        return Action.FAIL_STARTUP
+    if facts.stopped_by_us or facts.stopping:
+        return Action.NOTHING
+    if facts.wants_restart:
+        return Action.RESTART
+    if facts.significant:
+        return Action.SHUT_DOWN
+    if facts.dynamic and facts.status is not ProcStatus.FAILED:
+        return Action.FORGET
+    return Action.STOP_EMPTY if facts.last_one else Action.NOTHING
+
+
+def end_is_reported(action: Action) -> bool:
+    """Whether the proc's end event (STOPPED, FAILED, ...) is emitted for *action*.
+
+    A restarted proc is reported by its RESTARTING event instead, and a dynamic child that
+    failed to start by the error ``start_child()`` raises.
+    """
+    return action is not Action.RESTART and action is not Action.HAND_TO_CALLER

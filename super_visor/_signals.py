@@ -26,25 +26,29 @@ safe as the stop signals; without it SIGUSR1's default action would kill the pro
 from __future__ import annotations
 
 import contextlib
+import functools
 import signal
 from typing import TYPE_CHECKING
 
 import anyio
 
-from ._events import get_logger
-from ._stacks import format_coroutine_stack
+from ._diagnostics import format_tree_dump, report_stuck
+from ._events import EventKind, get_logger
+from ._taskgroups import run_beside
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Iterator
+    from collections.abc import AsyncIterator, Iterator
 
-    from ._slot import Slot
+    from ._engine import SupervisorRun
+    from ._outcome import SupervisorReport
 
 __all__ = (
     "DUMP_SIGNAL",
     "STOP_SIGNALS",
-    "format_tree_dump",
     "log_tree_dump",
     "receive_stop_signals",
+    "respond_to_signals",
+    "run_with_signals",
     "signal_name",
 )
 
@@ -88,40 +92,48 @@ def receive_stop_signals() -> Iterator[AsyncIterator[int] | None]:
                 signal.signal(sig, handler)
 
 
-def log_tree_dump(root: str, slots: Iterable[Slot], live: Iterable[Slot]) -> None:
-    """Log the tree (answering SIGUSR1); see `format_tree_dump`."""
-    get_logger().warning("%s", format_tree_dump(root, slots, live))
+async def run_with_signals(run: SupervisorRun) -> SupervisorReport:
+    """Run *run* with SIGINT/SIGTERM handled (SIGUSR1 dumps the tree)."""
+    with receive_stop_signals() as signals:
+        if signals is None:
+            return await run.run()
+        return await run_beside(run.run, functools.partial(respond_to_signals, signals, run))
 
 
-def format_tree_dump(root: str, slots: Iterable[Slot], live: Iterable[Slot]) -> str:
-    """The root's procs in declared order, each followed by the live procs nested in it.
+async def respond_to_signals(signals: AsyncIterator[int], run: SupervisorRun) -> None:
+    """First signal: graceful shutdown. Second: force everything, then name what is stuck.
 
-    *slots* are the root's own procs; *live* is ``run.live_slots()`` (depth-first), which is
-    how the procs of nested supervisors are reached. Every proc that is not a supervisor shows
-    the stack its task is suspended in: what it is waiting on right now.
+    SIGUSR1 is not a stop signal: it logs the tree with each proc's state and stack (a
+    debugging aid for a live process) and counts towards nothing. Signals keep being read
+    until the run ends, also after the force: on trio an unread signal is re-delivered when
+    the receiver closes, and by then the default handler (death for SIGTERM) is back.
     """
-    lines = [f"{signal_name(DUMP_SIGNAL or 0)}: the tree of {root}, with each proc's stack:"]
-    pending = list(live)
-    position = 0
-    for slot in slots:
-        lines.extend(_dump_slot(slot, root))
-        if position < len(pending) and pending[position] is slot:
-            position += 1
-            while position < len(pending) and pending[position].path.startswith(f"{slot.path}/"):
-                lines.extend(_dump_slot(pending[position], root))
-                position += 1
-    return "\n".join(lines)
+    received = 0
+    async with anyio.create_task_group() as task_group:
+        async for signum in signals:
+            if signum == DUMP_SIGNAL:
+                log_tree_dump(run)
+                continue
+            received += 1
+            run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=signal_name(signum))
+            if received == 1:
+                run.request_stop(f"signal {signal_name(signum)}")
+            elif received == 2:
+                run.force_all(signum, f"second signal {signal_name(signum)}")
+                task_group.start_soon(_report_stuck_procs, run)
 
 
-def _dump_slot(slot: Slot, root: str) -> list[str]:
-    indent = "  " * slot.path[len(root) :].count("/")
-    parts = [f"{indent}{slot.path}: {slot.state.name}"]
-    if not slot.live and slot.status is not None:
-        parts[0] += f" ({slot.status.value})"
-    if slot.restarts:
-        parts.append(f"restarts {slot.restarts}")
-    lines = [", ".join(parts)]
-    if slot.live and slot.task is not None and not hasattr(slot.spec.proc, "_open_run"):
-        stack = format_coroutine_stack(slot.task.coro)
-        lines.extend(f"{indent}    {line}" for line in stack.splitlines())
-    return lines
+async def _report_stuck_procs(run: SupervisorRun) -> None:
+    """After a forcing signal: name every proc still running, every few seconds."""
+    interval = run.config.stuck_report_interval
+    while True:
+        await anyio.sleep(interval)
+        for slot in run.live_slots():
+            report_stuck(run.hub, slot)
+
+
+def log_tree_dump(run: SupervisorRun) -> None:
+    """Log the tree with each proc's stack (answering SIGUSR1)."""
+    title = f"{signal_name(DUMP_SIGNAL or 0)}: the tree of {run.path}, with each proc's stack:"
+    dump = format_tree_dump(title, run.path, run.all_slots(), run.live_slots())
+    get_logger().warning("%s", dump)

@@ -1,57 +1,106 @@
-"""Slot: the runtime state of one proc inside one supervisor run.
+"""Slot and Attempt: what a supervisor run knows about one proc, across restarts and per start.
 
-A slot outlives restarts: each run of the proc gets a fresh token and cancel scope, while the
-slot keeps the counts and the history a report needs. It holds no logic beyond moving through
-the lifecycle and building the proc's outcome.
+A `Slot` lasts as long as the run: the proc's spec, its place in the declared order, its
+lifecycle state, its restart count and the errors of earlier runs. An `Attempt` is one start
+of the proc: its token, its task, whether it began, became ready or was forced, and how it
+ended. A restart is simply a new `Attempt`, so nothing of the last run can leak into the next.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Protocol, final
 
-from ._lifecycle import ProcState, check_transition
+from ._lifecycle import LIVE_STATES, ProcState, check_transition
 from ._outcome import ProcOutcome, ProcStatus
 
 if TYPE_CHECKING:
     import anyio
     from anyio import TaskHandle
 
+    from ._outcome import SupervisorReport
     from ._spec import ProcSpec
     from ._token import CancellationToken
 
-__all__ = ("HISTORY_LIMIT", "Slot")
+__all__ = ("HISTORY_LIMIT", "Attempt", "NestedRun", "Slot")
 
 #: How many errors of earlier runs an outcome keeps to explain a restart storm.
 HISTORY_LIMIT = 5
 
 
+class NestedRun(Protocol):
+    """What a nested supervisor's run offers its parent: run it, report it, look into it."""
+
+    async def run(self) -> SupervisorReport: ...
+
+    def outcomes(self) -> tuple[ProcOutcome, ...]: ...
+
+    def live_slots(self) -> list[Slot]: ...
+
+    def find(self, path: str) -> Slot | None: ...
+
+
 @final
-class Slot:
-    """Runtime state of one proc; mutated only by its supervisor run and its runner task."""
+class Attempt:
+    """One start of a proc: created when it is spawned, finished when its task ends."""
 
     __slots__ = (
-        "_path",
-        "backoff_attempt",
         "began",
         "children",
         "error",
         "forced",
         "gates",
-        "history",
-        "index",
-        "parent_path",
+        "nested",
         "ready_reached",
         "ready_value",
-        "restarts",
         "result",
-        "spec",
         "started_at",
         "startup_error",
-        "state",
         "status",
         "task",
         "token",
         "waiter",
+    )
+
+    def __init__(self, token: CancellationToken, *, gates: bool) -> None:
+        self.token = token
+        #: Whether this start holds start-up until the proc is ready.
+        self.gates = gates
+        #: Its task; cancelling it forces the proc (the task's own scope is the proc's).
+        self.task: TaskHandle[None] | None = None
+        #: Set by the supervisor while it waits for this run to begin, be ready, or end.
+        self.waiter: anyio.Event | None = None
+        #: Its run_proc was entered.
+        self.began = False
+        #: It became ready (also when it called ready() while being stopped).
+        self.ready_reached = False
+        self.forced = False
+        self.ready_value: object = None
+        #: Set when start-up gave up on it (ready_timeout); becomes its error.
+        self.startup_error: BaseException | None = None
+        #: When it started (the run's clock), for the backoff's stability rule.
+        self.started_at = 0.0
+        #: The run of a nested supervisor (kept after it ended: its procs stay reachable).
+        self.nested: NestedRun | None = None
+        self.status: ProcStatus | None = None
+        self.result: object = None
+        self.error: BaseException | None = None
+        self.children: tuple[ProcOutcome, ...] = ()
+
+
+@final
+class Slot:
+    """One proc of a supervisor run; mutated only by that run and by the proc's task."""
+
+    __slots__ = (
+        "_path",
+        "attempt",
+        "backoff_attempt",
+        "history",
+        "index",
+        "parent_path",
+        "restarts",
+        "spec",
+        "state",
     )
 
     def __init__(self, spec: ProcSpec, parent_path: str, index: int) -> None:
@@ -62,29 +111,11 @@ class Slot:
         #: Position in declared order; stop order and restart groups are derived from it.
         self.index = index
         self.state = ProcState.PENDING
-        self.token: CancellationToken | None = None
-        #: The current run's task; cancelling it forces the proc (its scope is the task's).
-        self.task: TaskHandle[None] | None = None
-        #: Set by the supervisor while it waits for this proc to begin, be ready, or end.
-        self.waiter: anyio.Event | None = None
-        self.began = False
-        #: Whether this run holds start-up until ready (decided at each start).
-        self.gates = False
-        #: Whether this run became ready (also when it called ready() while stopping).
-        self.ready_reached = False
-        self.forced = False
-        self.ready_value: object = None
-        #: Set when start-up gave up on this proc (ready_timeout); becomes its error.
-        self.startup_error: BaseException | None = None
-        #: When the current run started (anyio clock), for the backoff's stability rule.
-        self.started_at = 0.0
-        self.backoff_attempt = 0
-        self.status: ProcStatus | None = None
-        self.result: object = None
-        self.error: BaseException | None = None
+        #: The current (or last) start; None before the first and between restarts.
+        self.attempt: Attempt | None = None
         self.restarts = 0
+        self.backoff_attempt = 0
         self.history: tuple[BaseException, ...] = ()
-        self.children: tuple[ProcOutcome, ...] = ()
 
     def __repr__(self) -> str:
         return f"<Slot {self.path} {self.state.name}>"
@@ -99,97 +130,109 @@ class Slot:
     @property
     def live(self) -> bool:
         """Whether a run of this proc may still be executing (its task not finished)."""
-        return self.state in _LIVE
+        return self.state in LIVE_STATES
+
+    @property
+    def status(self) -> ProcStatus | None:
+        """How the last run ended; None while it runs or before any run."""
+        attempt = self.attempt
+        return None if attempt is None else attempt.status
+
+    @property
+    def ready_value(self) -> object:
+        """The value the current run passed to ``token.ready()`` (None until then)."""
+        attempt = self.attempt
+        return None if attempt is None else attempt.ready_value
 
     def move(self, new: ProcState) -> None:
+        """The only way a proc's state changes: checked against the lifecycle table."""
         check_transition(self.path, self.state, new)
         self.state = new
 
-    def mark_begun(self) -> None:
+    def mark_begun(self, attempt: Attempt) -> None:
         """Its run_proc is being entered; a proc that does not gate is ready from now on.
 
         The supervisor is woken here, before the proc runs, yet resumes only once this task
         yields, i.e. after run_proc reached its first await: "begun" as API.md defines it.
         """
-        self.began = True
-        if not self.gates:
-            self.release_gate()
+        attempt.began = True
+        if not attempt.gates:
+            self.release_gate(attempt)
 
-    def release_gate(self) -> None:
+    def release_gate(self, attempt: Attempt) -> None:
         """Ready from now on (without a ready value of its own)."""
-        self.ready_reached = True
+        attempt.ready_reached = True
         if self.state is ProcState.STARTING:
-            self.state = ProcState.RUNNING
-            self.wake()
+            self.move(ProcState.RUNNING)
+            wake(attempt)
 
     def mark_ready(self, value: object) -> None:
         """The proc called ``token.ready(value)``: keep the value, release a gate."""
-        self.ready_value = value
-        self.release_gate()
+        attempt = self.attempt
+        if attempt is not None:
+            attempt.ready_value = value
+            self.release_gate(attempt)
 
-    def wake(self) -> None:
-        """Wake the supervisor if it waits on this proc (to begin, be ready, or end)."""
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            waiter.set()
-
-    def record_end(self, status: ProcStatus, result: object, error: BaseException | None) -> None:
+    def record_end(
+        self, attempt: Attempt, status: ProcStatus, result: object, error: BaseException | None
+    ) -> None:
         """Store how this run ended."""
         self.move(ProcState.ENDED)
-        self.status = status
-        self.result = result
-        self.error = error
-
-    def archive_error(self) -> None:
-        """Keep the last error in the history before a restart wipes the run's state."""
-        if self.error is not None:
-            self.history = (*self.history, self.error)[-HISTORY_LIMIT:]
+        attempt.status = status
+        attempt.result = result
+        attempt.error = error
 
     def prepare_restart(self) -> None:
         """Forget the last run (keeping its error in the history) before starting again."""
-        self.archive_error()
+        attempt = self.attempt
+        if attempt is not None and attempt.error is not None:
+            self.history = (*self.history, attempt.error)[-HISTORY_LIMIT:]
+        self.attempt = None
         self.restarts += 1
-        self.status = None
-        self.result = None
-        self.error = None
-        self.startup_error = None
-        self.forced = False
-        self.began = False
-        self.ready_reached = False
-        self.ready_value = None
-        self.children = ()
 
     def outcome(self) -> ProcOutcome:
-        status = self.status if self.status is not None else ProcStatus.NOT_STARTED
-        children = self.children
-        if status is ProcStatus.NOT_STARTED and not children:
-            children = not_started_children(self.path, self.spec.proc)
+        attempt = self.attempt
+        if attempt is None or attempt.status is None:
+            return ProcOutcome(
+                name=self.spec.name,
+                path=self.path,
+                status=ProcStatus.NOT_STARTED,
+                restarts=self.restarts,
+                children=not_started_children(self.path, self.spec),
+                history=self.history,
+            )
         return ProcOutcome(
             name=self.spec.name,
             path=self.path,
-            status=status,
-            result=self.result,
-            error=self.error,
+            status=attempt.status,
+            result=attempt.result,
+            error=attempt.error,
             restarts=self.restarts,
-            children=children,
+            children=attempt.children,
             history=self.history,
         )
 
 
-def not_started_children(path: str, proc: object) -> tuple[ProcOutcome, ...]:
+def wake(attempt: Attempt) -> None:
+    """Wake the supervisor if it waits on this run (to begin, be ready, or end)."""
+    waiter = attempt.waiter
+    if waiter is not None:
+        attempt.waiter = None
+        waiter.set()
+
+
+def not_started_children(path: str, spec: ProcSpec) -> tuple[ProcOutcome, ...]:
     """For a nested supervisor start-up never reached: its procs, all NOT_STARTED, so the
     report still names every proc of the tree exactly once."""
-    specs: tuple[ProcSpec, ...] = getattr(proc, "specs", ()) if hasattr(proc, "_open_run") else ()
+    nested = spec.nested
+    if nested is None:
+        return ()
     return tuple(
         ProcOutcome(
-            name=spec.name,
-            path=f"{path}/{spec.name}",
+            name=child.name,
+            path=f"{path}/{child.name}",
             status=ProcStatus.NOT_STARTED,
-            children=not_started_children(f"{path}/{spec.name}", spec.proc),
+            children=not_started_children(f"{path}/{child.name}", child),
         )
-        for spec in specs
+        for child in nested.specs
     )
-
-
-_LIVE = (ProcState.STARTING, ProcState.RUNNING, ProcState.STOPPING, ProcState.FORCING)

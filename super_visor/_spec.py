@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
 
+from ._clock import SYSTEM_CLOCK
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ._clock import Clock
     from ._proc import SupportsRunProc
     from ._restart import Backoff, Restart, Strategy
     from ._supervisor import Supervisor
@@ -28,6 +31,8 @@ class SupervisorConfig:
     max_restarts: int
     within: float
     stuck_report_interval: float
+    #: Restart windows and backoff read it; a nested supervisor uses its root's.
+    clock: Clock = SYSTEM_CLOCK
 
 
 @final

@@ -10,26 +10,22 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, NamedTuple, final
 
-import anyio
-
-from ._engine import SupervisorRun, report_stuck
-from ._errors import SupervisorError
-from ._events import EventHub, EventKind
-from ._signals import DUMP_SIGNAL, log_tree_dump, receive_stop_signals, signal_name
-from ._spec import given_options
+from ._engine import SupervisorRun
+from ._events import EventHub
+from ._handle import RunHandle, run_in_background
+from ._signals import run_with_signals
 from ._token import CancellationToken
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
-    from ._events import Event, EventStream
-    from ._outcome import ProcOutcome, SupervisorReport
-    from ._restart import Backoff, Restart, Strategy
+    from ._clock import Clock
+    from ._events import Event
+    from ._handle import ChildSpecFactory
+    from ._outcome import SupervisorReport
+    from ._restart import Strategy
     from ._spec import ProcSpec, SupervisorConfig
 
-    #: Validates a dynamic child (proc, options) into a spec. Made by the builder, which
-    #: owns all validation, and handed in so this module never imports the builder.
-    ChildSpecFactory = Callable[[object, dict[str, object]], ProcSpec]
 
 __all__ = ("RunHandle", "Supervisor", "TreeEntry")
 
@@ -145,13 +141,19 @@ class Supervisor:
         return await self._open_run(token, self.name).run()
 
     def _open_run(
-        self, token: CancellationToken, path: str, parent_hub: EventHub | None = None
+        self,
+        token: CancellationToken,
+        path: str,
+        parent_hub: EventHub | None = None,
+        clock: Clock | None = None,
     ) -> SupervisorRun:
+        """A fresh run of this tree; a nested one shares its parent's hub and clock."""
         if parent_hub is None:
             hub = EventHub(self._callbacks)
         else:
             hub = parent_hub.with_callbacks(self._callbacks)
-        return SupervisorRun(path, self.specs, self.config, token, hub)
+        clock = self.config.clock if clock is None else clock
+        return SupervisorRun(path, self.specs, self.config, token, hub, clock)
 
     async def start(self, *, handle_signals: bool = True) -> SupervisorReport:
         """Run the tree until it stops; return the report.
@@ -172,7 +174,7 @@ class Supervisor:
         try:
             if not handle_signals:
                 return await run.run()
-            return await _run_with_signals(run)
+            return await run_with_signals(run)
         finally:
             self._active = False
 
@@ -191,35 +193,13 @@ class Supervisor:
         ``handle.stopped`` already True.
         """
         run = self._begin()
-        handle = RunHandle(run, self._child_spec)
-        body_error: Exception | None = None
-        entered = False
         try:
-            with receive_stop_signals() if handle_signals else contextlib.nullcontext() as sigs:
-                async with anyio.create_task_group() as task_group:
-                    task_group.start_soon(handle._drive, task_group.cancel_scope)
-                    if sigs is not None:
-                        task_group.start_soon(_respond_to_signals, sigs, run)
-                    try:
-                        await run.wait_ready_or_done()
-                        if run.all_ready:
-                            entered = True
-                            yield handle
-                    except Exception as exc:  # noqa: BLE001 (re-raised below, unwrapped)
-                        body_error = exc
-                    finally:
-                        await handle._stop_gracefully("running() block exited")
-                    task_group.cancel_scope.cancel()
+            async with run_in_background(
+                run, self._child_spec, handle_signals=handle_signals
+            ) as handle:
+                yield handle
         finally:
             self._active = False
-        if body_error is not None:
-            if handle._error is not None:  # both failed: keep the procs' failure visible
-                body_error.add_note(f"super_visor: meanwhile the tree failed: {handle._error}")
-            raise body_error
-        if handle._error is not None:
-            raise handle._error
-        if not entered:
-            yield handle  # start-up was cut short without a failure (e.g. a signal)
 
     def _begin(self) -> SupervisorRun:
         if self._active:
@@ -230,188 +210,3 @@ class Supervisor:
             raise RuntimeError(msg)
         self._active = True
         return self._open_run(CancellationToken(), self.name)
-
-
-@final
-class RunHandle:
-    """Controls a supervisor running under ``running()``.
-
-    .. versionadded:: 0.1
-    """
-
-    __slots__ = ("_child_spec", "_done", "_error", "_report", "_run")
-
-    def __init__(self, run: SupervisorRun, child_spec: ChildSpecFactory) -> None:
-        self._run = run
-        self._child_spec = child_spec
-        self._report: SupervisorReport | None = None
-        self._error: SupervisorError | None = None
-        self._done = anyio.Event()
-
-    def ready_value(self, path: str) -> object:
-        """The value the proc at *path* (e.g. ``"web"`` or ``"pipeline/consumer"``) passed
-        to ``token.ready()``; None if it has not called it."""
-        slot = self._run.find(path)
-        if slot is None:
-            known = ", ".join(s.spec.name for s in self._run.slots)
-            msg = f"{self._run.path}: no proc {path!r}; its procs are: {known}"
-            raise KeyError(msg)
-        return slot.ready_value
-
-    async def start_child(
-        self,
-        proc: object,
-        *,
-        name: str | None = None,
-        grace: float | None = None,
-        wait_ready: bool | None = None,
-        ready_timeout: float | None = None,
-        restart: Restart | None = None,
-        significant: bool | None = None,
-        backoff: Backoff | None = None,
-    ) -> object:
-        """Start one more proc on the running supervisor (OTP ``start_child``).
-
-        For per-connection or per-job procs. The same keywords and rules as ``add_proc``
-        apply, but a dynamic child is not significant unless ``significant=True``, and it is
-        always restarted on its own (one-for-one), whatever the supervisor's strategy. At
-        shutdown dynamic children stop first, newest first. A child that ends cleanly on its
-        own leaves the supervisor; a failed one stays in the report.
-
-        Returns:
-            Its ready value (None unless it gates and passes one to ``token.ready()``).
-
-        Raises:
-            ConfigError: the proc or an option is invalid, or the name is taken.
-            StartupError: it failed or timed out before it was ready; it has been stopped.
-            RuntimeError: the supervisor is shutting down or has stopped.
-        """
-        options = given_options(
-            name, grace, wait_ready, ready_timeout, restart, significant, backoff
-        )
-        return await self._run.start_child(self._child_spec(proc, options))
-
-    async def stop_child(self, name: str, reason: str | None = None) -> ProcOutcome:
-        """Stop a dynamic child (grace, then force) and remove it; return its outcome.
-
-        Raises:
-            KeyError: no dynamic child has this name (static procs cannot be stopped alone).
-        """
-        return await self._run.stop_child(name, reason or "handle.stop_child() called")
-
-    def events(self, buffer: int = 1000) -> EventStream:
-        """Subscribe to every lifecycle event of the tree from now on.
-
-        ``async for event in handle.events(): ...`` ends when the tree has stopped. The
-        stream holds at most *buffer* events; when its reader falls behind, the newest are
-        dropped and counted in ``stream.dropped``, so a slow reader never holds up the tree.
-        """
-        stream = self._run.hub.open_stream(buffer)
-        if self._done.is_set():
-            self._run.hub.close_streams()  # the tree has stopped: nothing more will come
-        return stream
-
-    def shutdown(self, reason: str | None = None) -> None:
-        """Begin the graceful shutdown; returns at once. *reason* reaches every token."""
-        self._run.request_stop(reason or "handle.shutdown() called")
-
-    @property
-    def stopped(self) -> bool:
-        """Whether the tree has stopped (its report exists)."""
-        return self._done.is_set()
-
-    async def _stop_gracefully(self, reason: str) -> None:
-        """Shut down and wait, even when the caller is being cancelled from outside.
-
-        Shielded on purpose, so "leaving the block stops the tree gracefully" holds for every
-        way out of it: each proc still gets its grace and then force, so the wait is the sum
-        of the graces at most, unless a proc survives force; that one is then named with
-        its stack every few seconds (a hang we report rather than hide by abandoning it).
-        """
-        self.shutdown(reason)
-        with anyio.CancelScope(shield=True):
-            await self._done.wait()
-
-    async def wait_stopped(self) -> SupervisorReport:
-        """Wait until the tree has stopped and return its report (failed or not)."""
-        await self._done.wait()
-        assert self._report is not None
-        return self._report
-
-    @property
-    def report(self) -> SupervisorReport:
-        """The report, once the tree has stopped."""
-        if self._report is None:
-            msg = f"{self._run.path}: still running; the report exists once it has stopped"
-            raise RuntimeError(msg)
-        return self._report
-
-    async def _drive(self, scope: anyio.CancelScope) -> None:
-        """Run the tree for ``running()``. Shielded from the block's own cancellation, so a
-        block cancelled from outside still stops the tree gracefully (its ``finally`` asks
-        for the shutdown and waits); a second signal still forces the tree from inside."""
-        try:
-            with anyio.CancelScope(shield=True):
-                self._report = await self._run.run()
-        except SupervisorError as exc:
-            self._error = exc
-            self._report = exc.report
-            scope.cancel()
-        finally:
-            if self._report is None:  # forced from outside: the outcomes are still known
-                self._report = self._run.report_so_far()
-            self._run.hub.close_streams()
-            self._done.set()
-
-
-async def _run_with_signals(run: SupervisorRun) -> SupervisorReport:
-    """Run *run* with SIGINT/SIGTERM handled; errors are raised outside the task group so
-    they are not wrapped in its ExceptionGroup."""
-    report: SupervisorReport | None = None
-    error: SupervisorError | None = None
-    with receive_stop_signals() as signals:
-        async with anyio.create_task_group() as task_group:
-            if signals is not None:
-                task_group.start_soon(_respond_to_signals, signals, run)
-            try:
-                report = await run.run()
-            except SupervisorError as exc:
-                error = exc
-            finally:
-                task_group.cancel_scope.cancel()
-    if error is not None:
-        raise error
-    assert report is not None
-    return report
-
-
-async def _respond_to_signals(signals: AsyncIterator[int], run: SupervisorRun) -> None:
-    """First signal: graceful shutdown. Second: force everything, then name what is stuck.
-
-    SIGUSR1 is not a stop signal: it logs the tree with each proc's state and stack (a
-    debugging aid for a live process) and counts towards nothing. Signals keep being read
-    until the run ends, also after the force: on trio an unread signal is re-delivered when
-    the receiver closes, and by then the default handler (death for SIGTERM) is back.
-    """
-    received = 0
-    async with anyio.create_task_group() as task_group:
-        async for signum in signals:
-            if signum == DUMP_SIGNAL:
-                log_tree_dump(run.path, run.all_slots(), run.live_slots())
-                continue
-            received += 1
-            run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=signal_name(signum))
-            if received == 1:
-                run.request_stop(f"signal {signal_name(signum)}")
-            elif received == 2:
-                run.force_all(signum, f"second signal {signal_name(signum)}")
-                task_group.start_soon(_report_stuck_procs, run)
-
-
-async def _report_stuck_procs(run: SupervisorRun) -> None:
-    """After a forcing signal: name every proc still running, every few seconds."""
-    interval = run.settings.stuck_report_interval
-    while True:
-        await anyio.sleep(interval)
-        for slot in run.live_slots():
-            report_stuck(run.hub, slot)

@@ -1,0 +1,73 @@
+"""RunContext: what the parts of a supervisor run (start-up, shutdown, restarts, dynamic
+children, the proc task) need from the run that coordinates them.
+
+A Protocol rather than an import of ``_engine``: the parts sit below the coordinator and
+never import it, so imports point one way (trio's ``Runner`` holds its parts the same way).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
+    import anyio
+
+    from ._clock import Clock
+    from ._events import EventHub
+    from ._slot import Attempt, Slot
+    from ._spec import SupervisorConfig
+
+__all__ = ("RunContext",)
+
+
+class RunContext(Protocol):
+    """The shared state and the few decisions the run keeps for itself."""
+
+    path: str
+    hub: EventHub
+    config: SupervisorConfig
+    clock: Clock
+    #: The run's static procs, in declared order.
+    slots: list[Slot]
+    #: How many procs' tasks may still run.
+    live: int
+
+    @property
+    def stopping(self) -> bool:
+        """Whether a stop was requested (the run is stopping or has stopped)."""
+        ...
+
+    @property
+    def task_group(self) -> anyio.abc.TaskGroup:
+        """The run's task group, in which every proc's task runs."""
+        ...
+
+    def request_stop(self, reason: str | None) -> None:
+        """Begin the graceful shutdown (idempotent)."""
+        ...
+
+    def is_dynamic(self, slot: Slot) -> bool:
+        """Whether *slot* was started with ``start_child()``."""
+        ...
+
+    def holds(self, slot: Slot) -> bool:
+        """Whether *slot* still belongs to the run (a dynamic child may have left)."""
+        ...
+
+    def cut_short_on_stop(self, timeout: float | None = None) -> AbstractContextManager[object]:
+        """A scope for a wait (a gate, a backoff) that a stop request ends at once."""
+        ...
+
+    def proc_ended(
+        self,
+        slot: Slot,
+        attempt: Attempt,
+        result: object,
+        error: BaseException | None,
+        *,
+        cancelled: bool,
+    ) -> None:
+        """Record how a run of *slot* ended and carry out what follows (`after_end`)."""
+        ...

@@ -1,0 +1,204 @@
+"""RunHandle: the controls of a running tree, and the driver behind ``Supervisor.running()``.
+
+``running()`` runs the tree in a task beside the caller's ``async with`` block. That task is
+shielded from the block's cancellation, so leaving the block by any way (return, exception,
+cancellation from outside) still stops the tree gracefully: each proc gets its grace, then
+force. A failure of the tree cancels the block and is raised when the block is left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, final
+
+import anyio
+
+from ._errors import SupervisorError
+from ._signals import receive_stop_signals, respond_to_signals
+from ._spec import given_options
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from ._engine import SupervisorRun
+    from ._events import EventStream
+    from ._outcome import ProcOutcome, SupervisorReport
+    from ._restart import Backoff, Restart
+    from ._spec import ProcSpec
+
+    #: Validates a dynamic child (proc, options) into a spec. Made by the builder, which
+    #: owns all validation, and handed in so this module never imports the builder.
+    ChildSpecFactory = Callable[[object, dict[str, object]], ProcSpec]
+
+__all__ = ("RunHandle", "run_in_background")
+
+
+@contextlib.asynccontextmanager
+async def run_in_background(
+    run: SupervisorRun, child_spec: ChildSpecFactory, *, handle_signals: bool
+) -> AsyncIterator[RunHandle]:
+    """The body of ``Supervisor.running()`` (see its docstring for the guarantees)."""
+    handle = RunHandle(run, child_spec)
+    body_error: Exception | None = None
+    entered = False
+    with receive_stop_signals() if handle_signals else contextlib.nullcontext() as signals:
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(handle._drive, task_group.cancel_scope)
+            if signals is not None:
+                task_group.start_soon(respond_to_signals, signals, run)
+            try:
+                await run.wait_ready_or_done()
+                if run.all_ready:
+                    entered = True
+                    yield handle
+            except Exception as exc:  # noqa: BLE001 (re-raised below, unwrapped)
+                body_error = exc
+            finally:
+                await handle._stop_gracefully("running() block exited")
+            task_group.cancel_scope.cancel()
+    _raise_failures(handle, body_error)
+    if not entered:
+        yield handle  # start-up was cut short without a failure (e.g. a signal)
+
+
+def _raise_failures(handle: RunHandle, body_error: Exception | None) -> None:
+    """The block's own exception wins (with a note when the tree failed too); else the
+    tree's failure."""
+    if body_error is not None:
+        if handle._error is not None:  # both failed: keep the procs' failure visible
+            body_error.add_note(f"super_visor: meanwhile the tree failed: {handle._error}")
+        raise body_error
+    if handle._error is not None:
+        raise handle._error
+
+
+@final
+class RunHandle:
+    """Controls a supervisor running under ``running()``.
+
+    .. versionadded:: 0.1
+    """
+
+    __slots__ = ("_child_spec", "_done", "_error", "_report", "_run")
+
+    def __init__(self, run: SupervisorRun, child_spec: ChildSpecFactory) -> None:
+        self._run = run
+        self._child_spec = child_spec
+        self._report: SupervisorReport | None = None
+        self._error: SupervisorError | None = None
+        self._done = anyio.Event()
+
+    def ready_value(self, path: str) -> object:
+        """The value the proc at *path* (e.g. ``"web"`` or ``"pipeline/consumer"``) passed
+        to ``token.ready()``; None if it has not called it."""
+        slot = self._run.find(path)
+        if slot is None:
+            known = ", ".join(s.spec.name for s in self._run.slots)
+            msg = f"{self._run.path}: no proc {path!r}; its procs are: {known}"
+            raise KeyError(msg)
+        return slot.ready_value
+
+    async def start_child(
+        self,
+        proc: object,
+        *,
+        name: str | None = None,
+        grace: float | None = None,
+        wait_ready: bool | None = None,
+        ready_timeout: float | None = None,
+        restart: Restart | None = None,
+        significant: bool | None = None,
+        backoff: Backoff | None = None,
+    ) -> object:
+        """Start one more proc on the running supervisor (OTP ``start_child``).
+
+        For per-connection or per-job procs. The same keywords and rules as ``add_proc``
+        apply, but a dynamic child is not significant unless ``significant=True``, and it is
+        always restarted on its own (one-for-one), whatever the supervisor's strategy. At
+        shutdown dynamic children stop first, newest first. A child that ends cleanly on its
+        own leaves the supervisor; a failed one stays in the report.
+
+        Returns:
+            Its ready value (None unless it gates and passes one to ``token.ready()``).
+
+        Raises:
+            ConfigError: the proc or an option is invalid, or the name is taken.
+            StartupError: it failed or timed out before it was ready; it has been stopped.
+            RuntimeError: the supervisor is shutting down or has stopped.
+        """
+        options = given_options(
+            name, grace, wait_ready, ready_timeout, restart, significant, backoff
+        )
+        return await self._run.start_child(self._child_spec(proc, options))
+
+    async def stop_child(self, name: str, reason: str | None = None) -> ProcOutcome:
+        """Stop a dynamic child (grace, then force) and remove it; return its outcome.
+
+        Raises:
+            KeyError: no dynamic child has this name (static procs cannot be stopped alone).
+        """
+        return await self._run.stop_child(name, reason or "handle.stop_child() called")
+
+    def events(self, buffer: int = 1000) -> EventStream:
+        """Subscribe to every lifecycle event of the tree from now on.
+
+        ``async for event in handle.events(): ...`` ends when the tree has stopped. The
+        stream holds at most *buffer* events; when its reader falls behind, the newest are
+        dropped and counted in ``stream.dropped``, so a slow reader never holds up the tree.
+        """
+        stream = self._run.hub.open_stream(buffer)
+        if self._done.is_set():
+            self._run.hub.close_streams()  # the tree has stopped: nothing more will come
+        return stream
+
+    def shutdown(self, reason: str | None = None) -> None:
+        """Begin the graceful shutdown; returns at once. *reason* reaches every token."""
+        self._run.request_stop(reason or "handle.shutdown() called")
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the tree has stopped (its report exists)."""
+        return self._done.is_set()
+
+    async def _stop_gracefully(self, reason: str) -> None:
+        """Shut down and wait, even when the caller is being cancelled from outside.
+
+        Shielded on purpose, so "leaving the block stops the tree gracefully" holds for every
+        way out of it: each proc still gets its grace and then force, so the wait is the sum
+        of the graces at most, unless a proc survives force; that one is then named with
+        its stack every few seconds (a hang we report rather than hide by abandoning it).
+        """
+        self.shutdown(reason)
+        with anyio.CancelScope(shield=True):
+            await self._done.wait()
+
+    async def wait_stopped(self) -> SupervisorReport:
+        """Wait until the tree has stopped and return its report (failed or not)."""
+        await self._done.wait()
+        assert self._report is not None
+        return self._report
+
+    @property
+    def report(self) -> SupervisorReport:
+        """The report, once the tree has stopped."""
+        if self._report is None:
+            msg = f"{self._run.path}: still running; the report exists once it has stopped"
+            raise RuntimeError(msg)
+        return self._report
+
+    async def _drive(self, scope: anyio.CancelScope) -> None:
+        """Run the tree for ``running()``. Shielded from the block's own cancellation, so a
+        block cancelled from outside still stops the tree gracefully (its ``finally`` asks
+        for the shutdown and waits); a second signal still forces the tree from inside."""
+        try:
+            with anyio.CancelScope(shield=True):
+                self._report = await self._run.run()
+        except SupervisorError as exc:
+            self._error = exc
+            self._report = exc.report
+            scope.cancel()
+        finally:
+            if self._report is None:  # forced from outside: the outcomes are still known
+                self._report = self._run.report_so_far()
+            self._run.hub.close_streams()
+            self._done.set()

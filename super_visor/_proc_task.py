@@ -1,0 +1,115 @@
+"""The body of one proc's task: enter its run_proc, and report how it ended.
+
+The task catches the proc's ``Exception`` and turns it into an outcome; it never lets it into
+the run's task group, which would cancel every sibling at once, in no order, and break the
+reverse-order stop. A ``BaseException`` (the backend's cancellation, KeyboardInterrupt) is
+recorded too and then propagates.
+
+The task's own cancel scope (anyio >= 4.16 gives every task handle one) is the proc's: the
+shutdown forces a proc by cancelling its task, so no scope of our own is needed per proc.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+import anyio
+
+from ._factory import ResourceScope, check_product
+from ._proc import FunctionProc
+
+if TYPE_CHECKING:
+    from ._context import RunContext
+    from ._events import EventHub
+    from ._proc import SupportsRunProc
+    from ._slot import Attempt, NestedRun, Slot
+    from ._token import CancellationToken
+
+__all__ = ("ChainStart", "open_nested_run", "run_proc_task")
+
+
+class ChainStart(Protocol):
+    """A run of procs started as a chain (see ``_startup``): each task admits the next."""
+
+    def enter(self, position: int) -> bool:
+        """Called first thing in the task of the proc at *position*; False: do not start it."""
+        ...
+
+
+async def run_proc_task(
+    ctx: RunContext,
+    slot: Slot,
+    attempt: Attempt,
+    proc: SupportsRunProc | ResourceScope,
+    chain: ChainStart | None,
+    position: int,
+) -> None:
+    """Run one start of the proc in *slot* and report how it ended to *ctx*."""
+    if chain is not None and not chain.enter(position):
+        return
+    result: object = None
+    error: Exception | None = None
+    try:
+        slot.mark_begun(attempt)
+        try:
+            result = await _enter(ctx, slot, attempt, proc)
+        except Exception as exc:  # noqa: BLE001 (a proc's failure is its outcome)
+            error = exc
+    except BaseException as exc:
+        # Cancelled: forced by us, or by an enclosing scope forcing the whole tree; or
+        # interrupted (KeyboardInterrupt). Record the outcome, then let it propagate.
+        cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
+        ctx.proc_ended(slot, attempt, None, None if cancelled else exc, cancelled=True)
+        raise
+    ctx.proc_ended(slot, attempt, result, error, cancelled=False)
+
+
+async def _enter(
+    ctx: RunContext, slot: Slot, attempt: Attempt, proc: SupportsRunProc | ResourceScope
+) -> object:
+    token = attempt.token
+    if isinstance(proc, FunctionProc):
+        return await proc.fn(token)  # one coroutine frame less per proc
+    if isinstance(proc, ResourceScope):
+        return await _run_scoped(ctx, slot, attempt, proc)
+    nested = open_nested_run(proc, token, slot.path, ctx)
+    if nested is not None:
+        return await _run_nested(attempt, nested)
+    return await proc.run_proc(token)
+
+
+def open_nested_run(
+    proc: object, token: CancellationToken, path: str, ctx: RunContext
+) -> NestedRun | None:
+    """A run of *proc* as a nested supervisor of *ctx*'s run, or None if it is not one.
+
+    Found by its private ``_open_run`` method, so the engine never imports ``_supervisor``.
+    """
+    open_run = getattr(proc, "_open_run", None)
+    if open_run is None:
+        return None
+    hub: EventHub = ctx.hub
+    run: NestedRun = open_run(token, path, hub, ctx.clock)
+    return run
+
+
+async def _run_scoped(
+    ctx: RunContext, slot: Slot, attempt: Attempt, scope: ResourceScope
+) -> object:
+    """Enter the factory's resource scope, run the proc it yields, then close the scope."""
+    async with scope.manager as product:
+        proc = check_product(slot.path, product, "its factory's context manager yielded")
+        nested = open_nested_run(proc, attempt.token, slot.path, ctx)
+        if nested is not None:
+            return await _run_nested(attempt, nested)
+        if slot.spec.wait_ready is None:
+            slot.release_gate(attempt)  # gated only in case the scope yielded a supervisor
+        return await proc.run_proc(attempt.token)
+
+
+async def _run_nested(attempt: Attempt, nested: NestedRun) -> object:
+    attempt.nested = nested
+    try:
+        return await nested.run()
+    finally:
+        attempt.children = nested.outcomes()

@@ -1,0 +1,156 @@
+"""Restarts: carried out one at a time by the supervisor's own task (OTP's semantics).
+
+Restarts run in the supervisor's task, never in the ended proc's task: like an OTP supervisor
+handling one exit signal at a time, so two crashes never restart overlapping groups
+concurrently. Each restart is counted against the intensity (``max_restarts`` within
+``within`` seconds, on the run's clock); one more fails the supervisor with
+`RestartLimitExceeded`. The strategy's group is stopped in reverse order, the backoff is
+waited, and the group is started again in declared order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, final
+
+import anyio
+
+from ._errors import RestartLimitExceeded
+from ._events import DEBUG, EventKind
+from ._lifecycle import ProcState
+from ._restart import IntensityWindow, Restart, restart_group
+from ._shutdown import stop_slot
+from ._startup import start_group
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ._context import RunContext
+    from ._slot import Slot
+
+__all__ = ("Restarter",)
+
+
+@final
+class Restarter:
+    """The queue of procs waiting to be restarted, and the loop that restarts them."""
+
+    __slots__ = ("_ctx", "_intensity", "_pending", "_wakeup", "limit")
+
+    def __init__(self, ctx: RunContext) -> None:
+        self._ctx = ctx
+        self._pending: deque[Slot] = deque()
+        self._intensity = IntensityWindow(ctx.config.max_restarts, ctx.config.within)
+        self._wakeup = anyio.Event()
+        #: Set when the supervisor gave up (its intensity was exceeded).
+        self.limit: RestartLimitExceeded | None = None
+
+    @property
+    def idle(self) -> bool:
+        """Whether no proc waits to be restarted."""
+        return not self._pending
+
+    def queue(self, slot: Slot) -> None:
+        """*slot* ended and its policy wants it back: RESTARTING until its turn."""
+        slot.move(ProcState.RESTARTING)
+        self._pending.append(slot)
+        self._wakeup.set()
+
+    def discard(self, slot: Slot) -> None:
+        """*slot* leaves the supervisor (``stop_child``) before its restart."""
+        if slot in self._pending:
+            self._pending.remove(slot)
+
+    def wake(self) -> None:
+        """Let `supervise` notice a stop request."""
+        self._wakeup.set()
+
+    async def supervise(self) -> None:
+        """Between start-up and shutdown: carry out restarts, one at a time, in order."""
+        while not self._ctx.stopping:
+            if self._pending:
+                await self._restart(self._pending.popleft())
+                continue
+            self._wakeup = anyio.Event()
+            await self._wakeup.wait()
+
+    async def _restart(self, trigger: Slot) -> None:
+        """Restart *trigger* and its strategy's group: stop the group's running procs in
+        reverse order, wait the backoff, start them again in declared order."""
+        ctx = self._ctx
+        if not self._intensity.add(ctx.clock.now()):
+            self._give_up(trigger)
+            return
+        group = self._group(trigger)
+        comeback = [trigger] if len(group) == 1 else self._comeback(group, trigger)
+        for slot in reversed(group):
+            if slot.live:
+                await stop_slot(ctx, slot, f"restarting: sibling '{trigger.path}' ended")
+        if trigger.spec.backoff is not None:
+            await self._backoff(trigger)
+        if ctx.stopping:
+            return  # the shutdown came first: the last outcomes stand
+        # A dynamic child stopped (stop_child) during the backoff stays stopped; a sibling
+        # that ended on its own meanwhile comes back with this group, not a second time.
+        await self._start_again([s for s in comeback if ctx.holds(s)])
+
+    def _group(self, trigger: Slot) -> Sequence[Slot]:
+        ctx = self._ctx
+        if ctx.is_dynamic(trigger):
+            return (trigger,)  # dynamic children restart one-for-one
+        return restart_group(ctx.config.strategy, ctx.slots, trigger.index)
+
+    def _comeback(self, group: Sequence[Slot], trigger: Slot) -> list[Slot]:
+        """The procs of a group that are started again (OTP's rules): the trigger, those
+        waiting for their own restart, and the running ones that are not TEMPORARY."""
+        comeback = []
+        for slot in group:
+            if slot is trigger or slot in self._pending:
+                self.discard(slot)
+                comeback.append(slot)
+            elif slot.live and slot.spec.restart is not Restart.TEMPORARY:
+                comeback.append(slot)
+        return comeback
+
+    def _give_up(self, trigger: Slot) -> None:
+        """The restart intensity is exceeded: fail this supervisor (OTP's shutdown)."""
+        ctx = self._ctx
+        config = ctx.config
+        limit = self.limit = RestartLimitExceeded(
+            ctx.path, trigger.path, config.max_restarts, config.within
+        )
+        limit.add_note(f"super_visor: raised by supervisor {ctx.path}")
+        trigger.move(ProcState.ENDED)
+        ctx.hub.emit(EventKind.RESTART_LIMIT, ctx.path, error=limit, detail=str(limit))
+        ctx.request_stop(f"restart limit exceeded (last ended: '{trigger.path}')")
+
+    async def _start_again(self, comeback: list[Slot]) -> None:
+        ctx = self._ctx
+        for slot in comeback:
+            self.discard(slot)
+            slot.prepare_restart()
+        if ctx.hub.logger.isEnabledFor(DEBUG):
+            names = ", ".join(s.path for s in comeback)
+            ctx.hub.logger.debug("%s: restarting %s", ctx.path, names)
+        await start_group(ctx, comeback)
+        for slot in comeback:
+            attempt = slot.attempt
+            failed_gate = attempt is not None and attempt.startup_error is not None
+            if ctx.is_dynamic(slot) and failed_gate and slot.live:
+                await stop_slot(ctx, slot, "failed to become ready after a restart")
+
+    async def _backoff(self, trigger: Slot) -> None:
+        """Wait the trigger's backoff delay; a stop request ends the wait at once."""
+        ctx = self._ctx
+        backoff = trigger.spec.backoff
+        assert backoff is not None, "only called for a proc with a backoff"
+        attempt = trigger.attempt
+        started_at = 0.0 if attempt is None else attempt.started_at
+        if ctx.clock.now() - started_at >= backoff.maximum:
+            trigger.backoff_attempt = 0  # it was stable for the longest delay: healthy again
+        delay = backoff.delay(trigger.backoff_attempt)
+        trigger.backoff_attempt += 1
+        if ctx.hub.logger.isEnabledFor(DEBUG):
+            ctx.hub.logger.debug("%s: restarting in %.3gs (backoff)", trigger.path, delay)
+        with ctx.cut_short_on_stop():
+            await ctx.clock.sleep(delay)
