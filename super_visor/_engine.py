@@ -19,18 +19,19 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from ._dynamic import DynamicChildren
-from ._errors import StartupError, SupervisorError
-from ._events import EventKind
+from ._errors import SupervisorError
+from ._events import EventKind, narrate_end, narrate_restart
 from ._lifecycle import (
     Action,
     EndFacts,
     ProcState,
     RunPhase,
     after_end,
-    classify,
     end_is_reported,
 )
 from ._outcome import ProcOutcome, ProcStatus, SupervisorReport
+from ._proc_task import settle
+from ._reporting import failure_errors, failure_message
 from ._restarter import Restarter
 from ._shutdown import force, stop_all
 from ._slot import Slot, wake
@@ -220,36 +221,21 @@ class SupervisorRun:
         *,
         cancelled: bool,
     ) -> None:
-        """Turn how a run ended into the proc's outcome, then carry out what follows."""
-        # Gating and never called ready(): also when its stop was requested meanwhile.
-        before_ready = attempt.gates and not attempt.ready_reached
-        error = _startup_error(slot, attempt, error, before_ready)
-        status = classify(
-            failed=error is not None,
-            cancelled=cancelled,
-            stop_requested=attempt.token.cancelled,
-            forced=attempt.forced,
-        )
-        stopped_by_us = slot.state is ProcState.STOPPING or slot.state is ProcState.FORCING
-        if error is not None:
-            error.add_note(f"super_visor: raised by proc {slot.path}")
-        slot.record_end(attempt, status, result, error)
+        """Record how a run ended (see `settle`), then carry out what follows."""
+        stopped_by_us, before_ready = settle(slot, attempt, result, error, cancelled=cancelled)
         self.live -= 1
         wake(attempt)
-        action = after_end(self._facts(slot, attempt, status, stopped_by_us, before_ready))
+        action = after_end(self._facts(slot, attempt, stopped_by_us, before_ready))
         if end_is_reported(action):
-            self._emit_end(slot, attempt)
+            narrate_end(self.hub, slot.path, attempt.status, attempt.error, slot.restarts)
         self._carry_out(action, slot, attempt)
 
     def _facts(
-        self,
-        slot: Slot,
-        attempt: Attempt,
-        status: ProcStatus,
-        stopped_by_us: bool,
-        before_ready: bool,
+        self, slot: Slot, attempt: Attempt, stopped_by_us: bool, before_ready: bool
     ) -> EndFacts:
         spec = slot.spec
+        status = attempt.status
+        assert status is not None, "settled"
         return EndFacts(
             status=status,
             stopped_by_us=stopped_by_us,
@@ -267,7 +253,7 @@ class SupervisorRun:
 
     def _carry_out(self, action: Action, slot: Slot, attempt: Attempt) -> None:
         if action is Action.RESTART:
-            self._emit_restarting(slot, attempt)
+            narrate_restart(self.hub, slot.path, attempt.status, attempt.error, slot.restarts)
             self._restarter.queue(slot)
         elif action is Action.FAIL_STARTUP:
             self.request_stop(f"proc '{slot.path}' failed to start")
@@ -278,27 +264,6 @@ class SupervisorRun:
             self._dynamic.forget(slot)
         elif action is Action.STOP_EMPTY:
             self.request_stop("no procs left running")
-
-    def _emit_end(self, slot: Slot, attempt: Attempt) -> None:
-        status = attempt.status
-        assert status is not None, "emitted after record_end"
-        kind = _END_EVENTS[status]
-        if self.hub.wants(kind):
-            self.hub.emit(kind, slot.path, error=attempt.error, restarts=slot.restarts)
-
-    def _emit_restarting(self, slot: Slot, attempt: Attempt) -> None:
-        # One line, no traceback: a crash loop must not flood the log with tracebacks;
-        # the errors are kept in the outcome's history for the report.
-        if self.hub.wants(EventKind.RESTARTING):
-            failed = attempt.status is ProcStatus.FAILED
-            what = f"failed ({attempt.error!r})" if failed else "completed"
-            self.hub.emit(
-                EventKind.RESTARTING,
-                slot.path,
-                error=attempt.error,
-                restarts=slot.restarts,
-                detail=what,
-            )
 
     # ----------------------------------------------------------------- the report
 
@@ -321,56 +286,10 @@ class SupervisorRun:
 
     def _report(self) -> SupervisorReport:
         slots = self.all_slots()
-        failed = [s for s in slots if s.status is ProcStatus.FAILED]
-        errors = [error for s in failed if isinstance(error := _error(s), Exception)]
-        for slot in slots:
-            if slot.status is not ProcStatus.FAILED and slot.attempt is not None:
-                # A nested supervisor that was forced still had procs that failed first.
-                errors.extend(_failed_leaf_errors(slot.attempt.children))
         limit = self._restarter.limit
-        if limit is not None:
-            errors.insert(0, limit)
+        errors = failure_errors(slots, limit)
         report = self.report_so_far()
         if not errors:
             return report
-        what = ", ".join(s.path for s in failed) or "none"
-        message = f"{self.path}: {len(failed)} proc(s) failed: {what}"
-        if limit is not None:
-            message = f"{self.path}: restart limit exceeded; failed procs: {what}"
+        message = failure_message(self.path, slots, limit_hit=limit is not None)
         raise SupervisorError(message, errors, report)
-
-
-def _startup_error(
-    slot: Slot, attempt: Attempt, error: BaseException | None, before_ready: bool
-) -> BaseException | None:
-    """The run's error, as a `StartupError` when start-up gave up on it or it raised before
-    it was ready (the original error is the cause)."""
-    if attempt.startup_error is not None:
-        return attempt.startup_error
-    if before_ready and error is not None and not isinstance(error, SupervisorError):
-        startup_error = StartupError(slot.path, "raised before it was ready")
-        startup_error.__cause__ = error
-        return startup_error
-    return error
-
-
-def _error(slot: Slot) -> BaseException | None:
-    attempt = slot.attempt
-    return None if attempt is None else attempt.error
-
-
-def _failed_leaf_errors(outcomes: tuple[ProcOutcome, ...]) -> list[Exception]:
-    return [
-        outcome.error
-        for root in outcomes
-        for outcome in root.walk()
-        if outcome.failed and not outcome.children and isinstance(outcome.error, Exception)
-    ]
-
-
-_END_EVENTS = {
-    ProcStatus.COMPLETED: EventKind.COMPLETED,
-    ProcStatus.STOPPED: EventKind.STOPPED,
-    ProcStatus.FAILED: EventKind.FAILED,
-    ProcStatus.FORCED: EventKind.FORCED,
-}

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, final
 
 import anyio
 
+from ._outcome import ProcStatus
+
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Sequence
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-__all__ = ("Event", "EventHub", "EventKind", "EventStream")
+__all__ = ("Event", "EventHub", "EventKind", "EventStream", "narrate_end", "narrate_restart")
 
 # The stdlib logging levels, spelled out so that importing this module does not import
 # logging (with traceback, threading and textwrap, a third of ``import super_visor``).
@@ -258,3 +260,42 @@ class EventHub:
         # A traceback for a final failure only; a restarted one is a single line (RESTARTING).
         exc_info = event.error if event.kind is EventKind.FAILED else None
         proc_logger.log(level, "%s: %s", event.path, message, exc_info=exc_info)
+
+
+_END_EVENTS = {
+    ProcStatus.COMPLETED: EventKind.COMPLETED,
+    ProcStatus.STOPPED: EventKind.STOPPED,
+    ProcStatus.FAILED: EventKind.FAILED,
+    ProcStatus.FORCED: EventKind.FORCED,
+}
+
+
+def narrate_end(
+    hub: EventHub,
+    path: str,
+    status: ProcStatus | None,
+    error: BaseException | None,
+    restarts: int,
+) -> None:
+    """The event saying how a proc's run ended (COMPLETED, STOPPED, FAILED or FORCED)."""
+    assert status is not None, f"{path}: narrated before its run ended"
+    kind = _END_EVENTS[status]
+    if hub.wants(kind):
+        hub.emit(kind, path, error=error, restarts=restarts)
+
+
+def narrate_restart(
+    hub: EventHub,
+    path: str,
+    status: ProcStatus | None,
+    error: BaseException | None,
+    restarts: int,
+) -> None:
+    """The RESTARTING event of a proc that ended and will be started again.
+
+    One line, no traceback: a crash loop must not flood the log with tracebacks; the errors
+    are kept in the outcome's history for the report.
+    """
+    if hub.wants(EventKind.RESTARTING):
+        what = f"failed ({error!r})" if status is ProcStatus.FAILED else "completed"
+        hub.emit(EventKind.RESTARTING, path, error=error, restarts=restarts, detail=what)

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
+from ._errors import StartupError, SupervisorError
 from ._factory import ResourceScope, check_product
+from ._lifecycle import ProcState, classify
 from ._proc import FunctionProc
 
 if TYPE_CHECKING:
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
     from ._slot import Attempt, NestedRun, Slot
     from ._token import CancellationToken
 
-__all__ = ("ChainStart", "open_nested_run", "run_proc_task")
+__all__ = ("ChainStart", "open_nested_run", "run_proc_task", "settle")
 
 
 class ChainStart(Protocol):
@@ -113,3 +115,46 @@ async def _run_nested(attempt: Attempt, nested: NestedRun) -> object:
         return await nested.run()
     finally:
         attempt.children = nested.outcomes()
+
+
+def settle(
+    slot: Slot,
+    attempt: Attempt,
+    result: object,
+    error: BaseException | None,
+    *,
+    cancelled: bool,
+) -> tuple[bool, bool]:
+    """Record how this run ended in *attempt* (ENDED); return (stopped by us, before ready).
+
+    The error gets a note naming the proc's path; a gating proc that raised before it was
+    ready, or that start-up gave up on, fails with a `StartupError`.
+    """
+    # Gating and never called ready(): also when its stop was requested meanwhile.
+    before_ready = attempt.gates and not attempt.ready_reached
+    error = _startup_error(slot, attempt, error, before_ready)
+    status = classify(
+        failed=error is not None,
+        cancelled=cancelled,
+        stop_requested=attempt.token.cancelled,
+        forced=attempt.forced,
+    )
+    stopped_by_us = slot.state is ProcState.STOPPING or slot.state is ProcState.FORCING
+    if error is not None:
+        error.add_note(f"super_visor: raised by proc {slot.path}")
+    slot.record_end(attempt, status, result, error)
+    return stopped_by_us, before_ready
+
+
+def _startup_error(
+    slot: Slot, attempt: Attempt, error: BaseException | None, before_ready: bool
+) -> BaseException | None:
+    """The run's error, as a `StartupError` when start-up gave up on it or it raised before
+    it was ready (the original error is the cause)."""
+    if attempt.startup_error is not None:
+        return attempt.startup_error
+    if before_ready and error is not None and not isinstance(error, SupervisorError):
+        startup_error = StartupError(slot.path, "raised before it was ready")
+        startup_error.__cause__ = error
+        return startup_error
+    return error

@@ -1,0 +1,52 @@
+"""From a run's procs to the errors and the message of its `SupervisorError`.
+
+Which errors a failed run raises: each FAILED proc's own exception (unwrapped, with its path
+note), the failures inside a nested supervisor that was forced (its own outcome is FORCED, yet
+procs in it failed first), and the supervisor's `RestartLimitExceeded` first when it gave up.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ._outcome import ProcOutcome, ProcStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ._errors import RestartLimitExceeded
+    from ._slot import Slot
+
+__all__ = ("failure_errors", "failure_message")
+
+
+def failure_errors(slots: Sequence[Slot], limit: RestartLimitExceeded | None) -> list[Exception]:
+    """Every error the run's `SupervisorError` carries, in this order: the restart limit,
+    the failed procs' own errors, the failures inside forced nested supervisors."""
+    errors: list[Exception] = [] if limit is None else [limit]
+    outcomes = [slot.outcome() for slot in slots]
+    for outcome in outcomes:
+        if outcome.failed and isinstance(outcome.error, Exception):
+            errors.append(outcome.error)
+    for outcome in outcomes:
+        if not outcome.failed:
+            errors.extend(_failed_leaf_errors(outcome.children))
+    return errors
+
+
+def failure_message(path: str, slots: Sequence[Slot], *, limit_hit: bool) -> str:
+    """``app: 2 proc(s) failed: app/a, app/b`` (or the restart limit's variant)."""
+    failed = [s.path for s in slots if s.status is ProcStatus.FAILED]
+    what = ", ".join(failed) or "none"
+    if limit_hit:
+        return f"{path}: restart limit exceeded; failed procs: {what}"
+    return f"{path}: {len(failed)} proc(s) failed: {what}"
+
+
+def _failed_leaf_errors(outcomes: tuple[ProcOutcome, ...]) -> list[Exception]:
+    return [
+        outcome.error
+        for root in outcomes
+        for outcome in root.walk()
+        if outcome.failed and not outcome.children and isinstance(outcome.error, Exception)
+    ]
