@@ -242,7 +242,7 @@ class SupervisorRun:
             before_ready=before_ready,
             startup_failed=attempt.startup_error is not None
             or (before_ready and attempt.error is not None),
-            dynamic=self.is_dynamic(slot),
+            dynamic=slot.index >= len(self.slots),
             stopping=self.stopping,
             wants_restart=spec.restart.wants_restart(failed=status is ProcStatus.FAILED),
             significant=spec.significant,

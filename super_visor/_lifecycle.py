@@ -20,21 +20,22 @@ STOPPING when the stop comes first.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
-from typing import final
+from typing import NamedTuple
 
 from ._outcome import ProcStatus
 
 __all__ = (
     "LIVE_STATES",
+    "SUCCESSORS",
     "Action",
     "EndFacts",
     "ProcState",
     "RunPhase",
     "after_end",
-    "check_transition",
     "classify",
     "end_is_reported",
+    "illegal_move",
+    "is_legal",
 )
 
 
@@ -58,9 +59,10 @@ class ProcState(enum.Enum):
 
 
 S = ProcState
-# Successors per state, as tuples: ``in`` on a tuple compares enum members by identity in C,
-# while a set would call Enum.__hash__ (Python code) on every move of every proc.
-_SUCCESSORS: dict[str, tuple[ProcState, ...]] = {
+#: The legal moves: each state's successors, keyed by the state's name. Tuples, because ``in``
+#: on a tuple compares enum members by identity in C, while a set would call Enum.__hash__
+#: (Python code) on every move of every proc.
+SUCCESSORS: dict[str, tuple[ProcState, ...]] = {
     "PENDING": (S.STARTING, S.ENDED),
     "STARTING": (S.RUNNING, S.STOPPING, S.FORCING, S.ENDED),
     "RUNNING": (S.STOPPING, S.FORCING, S.ENDED),
@@ -74,11 +76,15 @@ _SUCCESSORS: dict[str, tuple[ProcState, ...]] = {
 LIVE_STATES = (S.STARTING, S.RUNNING, S.STOPPING, S.FORCING)
 
 
-def check_transition(path: str, old: ProcState, new: ProcState) -> None:
-    """Raise AssertionError for a move the lifecycle does not allow (always our bug)."""
-    if new not in _SUCCESSORS[old._name_]:
-        msg = f"{path}: illegal lifecycle move {old.name} -> {new.name} (a super_visor bug)"
-        raise AssertionError(msg)
+def is_legal(old: ProcState, new: ProcState) -> bool:
+    """Whether the lifecycle allows moving from *old* to *new*."""
+    return new in SUCCESSORS[old._name_]
+
+
+def illegal_move(path: str, old: ProcState, new: ProcState) -> AssertionError:
+    """The error for a move the lifecycle does not allow (always a bug of ours)."""
+    msg = f"{path}: illegal lifecycle move {old.name} -> {new.name} (a super_visor bug)"
+    return AssertionError(msg)
 
 
 class RunPhase(enum.Enum):
@@ -128,10 +134,12 @@ class Action(enum.Enum):
     STOP_EMPTY = "stop_empty"
 
 
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EndFacts:
-    """Everything `after_end` needs to know about one ended run and its supervisor."""
+class EndFacts(NamedTuple):
+    """Everything `after_end` needs to know about one ended run and its supervisor.
+
+    A NamedTuple, not a frozen dataclass: one is built at every end of every proc, and a
+    frozen dataclass's ``__init__`` costs a Python-level setattr per field.
+    """
 
     #: The run's status (`classify`).
     status: ProcStatus

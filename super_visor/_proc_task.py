@@ -54,7 +54,10 @@ async def run_proc_task(
     try:
         slot.mark_begun(attempt)
         try:
-            result = await _enter(ctx, slot, attempt, proc)
+            if isinstance(proc, FunctionProc):
+                result = await proc.fn(attempt.token)  # no frame of ours in between
+            else:
+                result = await _enter(ctx, slot, attempt, proc)
         except Exception as exc:  # noqa: BLE001 (a proc's failure is its outcome)
             error = exc
     except BaseException as exc:
@@ -70,8 +73,6 @@ async def _enter(
     ctx: RunContext, slot: Slot, attempt: Attempt, proc: SupportsRunProc | ResourceScope
 ) -> object:
     token = attempt.token
-    if isinstance(proc, FunctionProc):
-        return await proc.fn(token)  # one coroutine frame less per proc
     if isinstance(proc, ResourceScope):
         return await _run_scoped(ctx, slot, attempt, proc)
     nested = open_nested_run(proc, token, slot.path, ctx)
@@ -132,7 +133,8 @@ def settle(
     """
     # Gating and never called ready(): also when its stop was requested meanwhile.
     before_ready = attempt.gates and not attempt.ready_reached
-    error = _startup_error(slot, attempt, error, before_ready)
+    if attempt.startup_error is not None or (before_ready and error is not None):
+        error = _startup_error(slot, attempt, error)
     status = classify(
         failed=error is not None,
         cancelled=cancelled,
@@ -147,13 +149,13 @@ def settle(
 
 
 def _startup_error(
-    slot: Slot, attempt: Attempt, error: BaseException | None, before_ready: bool
+    slot: Slot, attempt: Attempt, error: BaseException | None
 ) -> BaseException | None:
-    """The run's error, as a `StartupError` when start-up gave up on it or it raised before
-    it was ready (the original error is the cause)."""
+    """The error of a run that start-up gave up on, or that raised before it was ready: a
+    `StartupError` (the original error is the cause)."""
     if attempt.startup_error is not None:
         return attempt.startup_error
-    if before_ready and error is not None and not isinstance(error, SupervisorError):
+    if not isinstance(error, SupervisorError):
         startup_error = StartupError(slot.path, "raised before it was ready")
         startup_error.__cause__ = error
         return startup_error

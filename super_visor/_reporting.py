@@ -24,13 +24,13 @@ def failure_errors(slots: Sequence[Slot], limit: RestartLimitExceeded | None) ->
     """Every error the run's `SupervisorError` carries, in this order: the restart limit,
     the failed procs' own errors, the failures inside forced nested supervisors."""
     errors: list[Exception] = [] if limit is None else [limit]
-    outcomes = [slot.outcome() for slot in slots]
-    for outcome in outcomes:
-        if outcome.failed and isinstance(outcome.error, Exception):
-            errors.append(outcome.error)
-    for outcome in outcomes:
-        if not outcome.failed:
-            errors.extend(_failed_leaf_errors(outcome.children))
+    attempts = [slot.attempt for slot in slots if slot.attempt is not None]
+    for attempt in attempts:
+        if attempt.status is ProcStatus.FAILED and isinstance(attempt.error, Exception):
+            errors.append(attempt.error)
+    for attempt in attempts:
+        if attempt.children and attempt.status is not ProcStatus.FAILED:
+            errors.extend(_failed_leaf_errors(attempt.children))
     return errors
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, final
 
-from ._lifecycle import LIVE_STATES, ProcState, check_transition
+from ._lifecycle import LIVE_STATES, SUCCESSORS, ProcState, illegal_move
 from ._outcome import ProcOutcome, ProcStatus
 
 if TYPE_CHECKING:
@@ -146,7 +146,8 @@ class Slot:
 
     def move(self, new: ProcState) -> None:
         """The only way a proc's state changes: checked against the lifecycle table."""
-        check_transition(self.path, self.state, new)
+        if new not in SUCCESSORS[self.state._name_]:  # is_legal(), inlined: every move
+            raise illegal_move(self.path, self.state, new)
         self.state = new
 
     def mark_begun(self, attempt: Attempt) -> None:
