@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, final
 import anyio
 
 from .._errors import ConfigError, StartupError
-from ._common import FORCE_RESERVE, backend_name, check_seconds, require
+from .._validate import check_seconds, valid
+from ._common import FORCE_RESERVE, backend_name, require
 
 if TYPE_CHECKING:
     import socket
@@ -129,7 +130,7 @@ def _init_server(
     server: Uvicorn | Hypercorn, app: object, host: str, port: int, name: str, grace: float
 ) -> None:
     """The settings both servers share; *grace* is the drain, the supervisor gets a reserve."""
-    check_seconds(name, "grace", grace)
+    valid(name, check_seconds("grace", grace))
     server.app = app
     server.host = host
     server.port = port

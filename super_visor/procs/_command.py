@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from .._errors import ConfigError, StartupError
-from ._common import FORCE_RESERVE, check_seconds
+from .._validate import check_seconds, valid
+from ._common import FORCE_RESERVE
 from ._output import OutputRing
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ class Command:
                 f"argv must be a non-empty list of arguments, got {argv!r}",
                 "pass e.g. Command(['redis-server', '--port', '6380'], name='redis')",
             )
-        check_seconds(name, "grace", grace)
+        valid(name, check_seconds("grace", grace))
         self.argv = tuple(os.fspath(arg) for arg in argv)
         self.name = name
         self.env = None if env is None else dict(env)

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from .._proc import function_name
-from ._common import FORCE_RESERVE, check_seconds
+from .._validate import check_seconds, valid
+from ._common import FORCE_RESERVE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -82,7 +83,7 @@ class Thread:
         grace: float = 5.0,
     ) -> None:
         self.name = name or function_name(fn) or "thread"
-        check_seconds(self.name, "grace", grace)
+        valid(self.name, check_seconds("grace", grace))
         self.fn = fn
         self.args = args
         self.stop_after = grace
