@@ -149,7 +149,7 @@ class SupervisorBuilder:
         a list, update a metric); for slow work use ``handle.events()``. An exception it
         raises is logged with its traceback and never breaks the tree.
         """
-        valid(self.name, check_callback(callback))
+        valid(self.name, check_callback(callback, "on_event"))
         self._callbacks.append(callback)
         return self
 

@@ -161,13 +161,14 @@ def check_factory(value: object) -> Callable[[], object] | Problem:
     )
 
 
-def check_callback(value: object) -> Callable[[object], object] | Problem:
-    """*value* as an ``on_event`` callback: it runs in the supervisor's task, so it is sync."""
+def check_callback(value: object, method: str) -> Callable[[object], object] | Problem:
+    """*value* as an event callback given to *method*: it runs in the supervisor's task,
+    synchronously, so an async one would only make a coroutine that nobody awaits."""
     if _is_sync_callable(value):
         return value
     return Problem(
-        f"on_event takes a plain (sync) callable, got {value!r}",
-        "pass e.g. on_event(events.append); for async work use handle.events()",
+        f"{method} takes a plain (sync) callable, got {value!r}",
+        f"pass e.g. {method}(events.append); for async work use handle.events()",
     )
 
 
