@@ -4,41 +4,31 @@ Everything a user can get wrong in describing a tree is caught in ``build()``, b
 runs, with a message naming the supervisor path, the proc, the problem and the fix. A bad tree
 must never surface later as a hang or as a silently ignored setting. The rules themselves
 (what counts as seconds, as a name, as a proc) live in ``_validate``, shared with the
-environment configuration, the factories and the procs adapters; this module applies them to
-a whole tree: names unique per supervisor, no cycles, no proc object in two places.
+environment configuration, the factories and the procs adapters, and which value each
+setting of a proc takes is ``_precedence``. This module checks the tree as a whole: names
+unique per supervisor, no cycles, no proc object in two places.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Self, TypeVar, final
+from typing import TYPE_CHECKING, Self, final
 
 from ._errors import ConfigError
+from ._precedence import Defaults, Picks, resolve_spec, supervisor_config
 from ._proc import FunctionProc
 from ._restart import Backoff, Restart, Strategy
-from ._spec import ProcSpec, SupervisorConfig, given_options
+from ._spec import given_options
 from ._supervisor import Supervisor
-from ._validate import (
-    check_backoff,
-    check_callback,
-    check_count,
-    check_factory,
-    check_name,
-    check_proc,
-    check_seconds,
-    check_type,
-    valid,
-)
+from ._validate import check_callback, check_factory, check_name, check_proc, valid
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._events import Event
     from ._proc import SupportsRunProc
-
-T = TypeVar("T")
+    from ._spec import ProcSpec
 
 __all__ = ("SupervisorBuilder",)
 
@@ -79,7 +69,7 @@ class SupervisorBuilder:
         stuck_report_interval: float = 5.0,
     ) -> None:
         self.name = name
-        self._defaults = _Defaults(
+        self._defaults = Defaults(
             grace=grace,
             ready_timeout=ready_timeout,
             strategy=strategy,
@@ -164,24 +154,6 @@ class SupervisorBuilder:
 
 
 @final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Defaults:
-    """The builder's own settings as given (checked only by `build`, like everything else).
-
-    ``grace``, ``ready_timeout`` and ``backoff`` are defaults for its procs; the rest become
-    the built supervisor's `SupervisorConfig`.
-    """
-
-    grace: float
-    ready_timeout: float | None
-    strategy: Strategy
-    max_restarts: int
-    within: float
-    backoff: Backoff | None
-    stuck_report_interval: float
-
-
-@final
 class _Entry:
     __slots__ = ("factory", "options", "proc")
 
@@ -203,7 +175,7 @@ class _Validator:
         where = path or "<root>"
         valid(where, check_name("the supervisor name", builder.name, "SupervisorBuilder('app')"))
         defaults = builder._defaults
-        config = _supervisor_config(path, defaults)
+        config = supervisor_config(path, defaults)
         if not builder._entries:
             raise ConfigError(path, "the supervisor has no procs", "add at least one proc")
         self._building.append(builder)
@@ -225,7 +197,7 @@ class _Validator:
             builder.name, tuple(specs), config, child_spec, tuple(builder._callbacks)
         )
 
-    def _spec(self, path: str, entry: _Entry, defaults: _Defaults) -> ProcSpec:
+    def _spec(self, path: str, entry: _Entry, defaults: Defaults) -> ProcSpec:
         if entry.factory is not None:
             return _factory_spec(path, entry, defaults)
         options = entry.options
@@ -235,7 +207,8 @@ class _Validator:
         name = valid(where, check_name("the proc name", given, "add_proc(proc, name='web')"))
         if not isinstance(entry.proc, SupervisorBuilder):  # its build remembered its procs
             self._remember(f"{path}/{name}", entry.proc, proc)
-        return _resolve(_Picks(f"{path}/{name}", entry.proc, options), name, proc, None, defaults)
+        picks = Picks(f"{path}/{name}", _own_settings(entry.proc), options)
+        return resolve_spec(picks, name, proc, None, defaults)
 
     def _proc(self, path: str, obj: object, name: object) -> SupportsRunProc:
         if not isinstance(obj, SupervisorBuilder):
@@ -263,15 +236,16 @@ class _Validator:
                 )
 
 
-def _factory_spec(path: str, entry: _Entry, defaults: _Defaults) -> ProcSpec:
+def _factory_spec(path: str, entry: _Entry, defaults: Defaults) -> ProcSpec:
     example = "add_factory('worker', make_worker)"
     name = valid(path, check_name("the factory name", entry.options.get("name"), example))
     factory = valid(f"{path}/{name}", check_factory(entry.factory))
-    return _resolve(_Picks(f"{path}/{name}", None, entry.options), name, None, factory, defaults)
+    picks = Picks(f"{path}/{name}", None, entry.options)
+    return resolve_spec(picks, name, None, factory, defaults)
 
 
 def _dynamic_spec(
-    path: str, defaults: _Defaults, proc: object, options: dict[str, object]
+    path: str, defaults: Defaults, proc: object, options: dict[str, object]
 ) -> ProcSpec:
     """Validate one child started on a running supervisor (``handle.start_child``).
 
@@ -291,107 +265,17 @@ def _tree_procs(sup: Supervisor) -> list[object]:
     ]
 
 
+def _own_settings(obj: object) -> object:
+    """*obj* when its attributes are its settings as a proc, else None.
+
+    A supervisor's (or builder's) own settings are for its children, not for it, and a
+    function's attributes are not settings at all.
+    """
+    own = inspect.isfunction(obj) or isinstance(obj, (Supervisor, SupervisorBuilder))
+    return None if own else obj
+
+
 def _label(obj: object, name: object) -> str:
     if isinstance(name, str) and name:
         return name
     return getattr(obj, "__name__", None) or type(obj).__name__
-
-
-def _supervisor_config(path: str, d: _Defaults) -> SupervisorConfig:
-    """Check the builder's own settings, in the order they are declared, into its config."""
-    valid(path, check_seconds("grace", d.grace, default="the default (5.0)"))
-    if d.ready_timeout is not None:
-        valid(path, check_seconds("ready_timeout", d.ready_timeout, default="no timeout"))
-    strategy = valid(
-        path, check_type("strategy", d.strategy, Strategy, "strategy=Strategy.ONE_FOR_ONE")
-    )
-    max_restarts = valid(path, check_count("max_restarts", d.max_restarts, "3"))
-    within = valid(path, check_seconds("within", d.within, default="the default (5.0)"))
-    _backoff(path, d.backoff)
-    interval = d.stuck_report_interval
-    valid(path, check_seconds("stuck_report_interval", interval, default="5.0"))
-    if interval == 0:  # it paces a loop: zero would log without pause
-        raise ConfigError(path, "stuck_report_interval must be > 0, got 0", "pass e.g. 5.0")
-    return SupervisorConfig(
-        strategy=strategy,
-        max_restarts=max_restarts,
-        within=within,
-        stuck_report_interval=interval,
-    )
-
-
-def _backoff(path: str, value: object) -> Backoff | None:
-    if value is None:
-        return None
-    backoff = valid(path, check_type("backoff", value, Backoff, "backoff=Backoff(initial=0.1)"))
-    return valid(path, check_backoff(backoff))
-
-
-@final
-class _Picks:
-    """One proc's settings: a keyword beats the proc's attribute, which beats the default.
-
-    Each value is checked as it is picked, so a wrong one is reported under the proc's path
-    whichever of the three places it came from.
-    """
-
-    def __init__(self, path: str, source: object, options: dict[str, object]) -> None:
-        self.path = path
-        self._options = options
-        # A supervisor's own settings are for its children, not for it; a function has none.
-        own = inspect.isfunction(source) or isinstance(source, (Supervisor, SupervisorBuilder))
-        self._source = None if own else source
-
-    def _get(self, field: str, default: object) -> object:
-        if field in self._options:
-            return self._options[field]
-        value = getattr(self._source, field, None)
-        return default if value is None else value
-
-    def seconds(self, field: str, default: float | None, default_text: str) -> float | None:
-        value = self._get(field, default)
-        if value is None:
-            return None
-        return valid(self.path, check_seconds(field, value, default=default_text))
-
-    def of_type(self, field: str, default: T, kind: type[T], example: str) -> T:
-        return valid(self.path, check_type(field, self._get(field, default), kind, example))
-
-    def flag_or_none(self, field: str, default: bool | None, example: str) -> bool | None:
-        value = self._get(field, default)
-        if value is None:
-            return None
-        return valid(self.path, check_type(field, value, bool, example))
-
-    def backoff(self, default: Backoff | None) -> Backoff | None:
-        return _backoff(self.path, self._get("backoff", default))
-
-
-def _resolve(
-    picks: _Picks,
-    name: str,
-    proc: SupportsRunProc | None,
-    factory: Callable[[], object] | None,
-    defaults: _Defaults,
-) -> ProcSpec:
-    """The proc's spec; a nested supervisor takes no grace or ready_timeout by default: it
-    takes as long as its procs need."""
-    nested = proc if isinstance(proc, Supervisor) else None
-    inherit = nested is None
-    grace = picks.seconds("grace", defaults.grace if inherit else None, "the builder default")
-    timeout = defaults.ready_timeout if inherit else None
-    ready_timeout = picks.seconds("ready_timeout", timeout, "no timeout")
-    # A factory's product is known only at start: gate then if it is a supervisor.
-    gates = None if factory is not None else nested is not None
-    return ProcSpec(
-        name=name,
-        proc=proc,
-        factory=factory,
-        grace=grace,
-        wait_ready=picks.flag_or_none("wait_ready", gates, "wait_ready=True"),
-        ready_timeout=ready_timeout,
-        restart=picks.of_type("restart", Restart.TEMPORARY, Restart, "restart=Restart.PERMANENT"),
-        significant=picks.of_type("significant", True, bool, "significant=False"),
-        backoff=picks.backoff(defaults.backoff),
-        nested=nested,
-    )
