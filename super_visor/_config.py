@@ -287,23 +287,8 @@ def _parse(variable: str, raw: str | None, source: str, targets: _Targets) -> Se
 def _locate(variable: str, raw: str | None, source: str, targets: _Targets) -> tuple[str, str]:
     """(field, path) that *variable* names; path is "" for a tree-wide variable."""
     if not variable.startswith(_PER_PROC):
-        field = variable[len(PREFIX) :].lower()
-        if field in _FIELDS:
-            return field, ""
-        known = [f"{PREFIX}{name.upper()}" for name in _FIELDS] + targets.valid_variables()
-        close = _suggest(variable, known)
-        hint = f"did you mean {close}?" if close else "known: " + ", ".join(known[:6])
-        raise ConfigError(
-            variable,
-            f"unknown super_visor variable (set to {raw!r}, from {source})",
-            f"{hint} (per-proc overrides are {_PER_PROC}<PATH>__<FIELD>)",
-        )
-    key, _, field_name = variable.rpartition("__")
-    for field in _PROC_FIELDS:  # READY_TIMEOUT/MAX_RESTARTS contain '_', not '__'
-        if variable.endswith(f"__{field.upper()}"):
-            key, field_name = variable[: -len(field) - 2], field
-            break
-    field = field_name.lower()
+        return _tree_wide_field(variable, raw, source, targets), ""
+    key, field = _split_per_proc(variable)
     found = targets.by_key.get(key, [])
     if field not in _PROC_FIELDS or len(found) != 1:
         raise _bad_target(variable, raw, source, targets, field, found)
@@ -315,6 +300,29 @@ def _locate(variable: str, raw: str | None, source: str, targets: _Targets) -> t
             f"set {field} on its supervisor, or {PREFIX}{field.upper()} for the whole tree",
         )
     return field, path
+
+
+def _tree_wide_field(variable: str, raw: str | None, source: str, targets: _Targets) -> str:
+    field = variable[len(PREFIX) :].lower()
+    if field in _FIELDS:
+        return field
+    known = [f"{PREFIX}{name.upper()}" for name in _FIELDS] + targets.valid_variables()
+    close = _suggest(variable, known)
+    hint = f"did you mean {close}?" if close else "known: " + ", ".join(known[:6])
+    raise ConfigError(
+        variable,
+        f"unknown super_visor variable (set to {raw!r}, from {source})",
+        f"{hint} (per-proc overrides are {_PER_PROC}<PATH>__<FIELD>)",
+    )
+
+
+def _split_per_proc(variable: str) -> tuple[str, str]:
+    """(the proc's key, the field in lower case) of a per-proc variable."""
+    for field in _PROC_FIELDS:  # READY_TIMEOUT/MAX_RESTARTS contain '_', not '__'
+        if variable.endswith(f"__{field.upper()}"):
+            return variable[: -len(field) - 2], field
+    key, _, field = variable.rpartition("__")
+    return key, field.lower()
 
 
 def _bad_target(

@@ -201,6 +201,10 @@ def check_proc(obj: object, name: str | None) -> SupportsRunProc | Problem:
         )
     if is_async_callable(obj):
         return _function_proc(obj, name)
+    return _not_awaitable(obj)
+
+
+def _not_awaitable(obj: object) -> Problem:
     if callable(obj):
         return Problem(
             "got a sync function; a proc must be awaitable",

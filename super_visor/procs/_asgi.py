@@ -94,13 +94,7 @@ class Uvicorn:
         return f"Uvicorn({self.name!r}, {self.host}:{self.port})"
 
     async def run_proc(self, token: CancellationToken, /) -> None:
-        if backend_name() != "asyncio":
-            raise ConfigError(
-                self.name,
-                f"Uvicorn runs on asyncio only, but this supervisor runs on {backend_name()}",
-                "use super_visor.procs.Hypercorn(app), which serves on asyncio and trio, "
-                "or run the supervisor with backend='asyncio'",
-            )
+        _require_asyncio(self.name)
         import uvicorn
 
         app: Any = self.app
@@ -124,6 +118,17 @@ class Uvicorn:
                 "Uvicorn did not start (the lifespan start-up failed or the address is in "
                 f"use: see the 'uvicorn.error' log), exit status {failure.code}",
             ) from None
+
+
+def _require_asyncio(name: str) -> None:
+    """Uvicorn has no trio support: say so, and what to use instead, at its start."""
+    if backend_name() != "asyncio":
+        raise ConfigError(
+            name,
+            f"Uvicorn runs on asyncio only, but this supervisor runs on {backend_name()}",
+            "use super_visor.procs.Hypercorn(app), which serves on asyncio and trio, "
+            "or run the supervisor with backend='asyncio'",
+        )
 
 
 def _init_server(
