@@ -4,11 +4,12 @@ The builder, the environment configuration, a factory's product and the procs ad
 ask the same questions ("is this a number of seconds?", "is this a proc?"). Each rule lives
 here once, so a rule and the words that explain it cannot drift apart between callers.
 
-A rule is a pure function that returns the checked value (narrowed, so the caller's types
-follow from the check) or a `Problem`: what is wrong with the value as given, and how to fix
-it. The caller knows the path and which exception fits (`ConfigError` at build and from an
-adapter's constructor, `StartupError` for a factory's product, a plain ``ValueError`` while
-parsing a variable), so no rule raises; `valid` is the common "or raise ConfigError".
+A rule is a function without side effects (one exception, explained at `check_proc`) that
+returns the checked value (narrowed, so the caller's types follow from the check) or a
+`Problem`: what is wrong with the value as given, and how to fix it. The caller knows the
+path and which exception fits (`ConfigError` at build and from an adapter's constructor,
+`StartupError` for a factory's product, a plain ``ValueError`` while parsing a variable), so
+no rule raises; `valid` is the common "or raise ConfigError".
 
 Messages follow the house shape ``<path>: <what is wrong>, got <repr>; <fix>``; tests pin
 many of them word for word.
@@ -51,7 +52,7 @@ T = TypeVar("T")
 @final
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """Why a value was refused: the ``problem`` and ``fix`` parts of the error message."""
+    """Why a value was refused; *what* and *fix* become the error's ``problem`` and ``fix``."""
 
     what: str
     fix: str
@@ -161,7 +162,7 @@ def check_factory(value: object) -> Callable[[], object] | Problem:
     )
 
 
-def check_callback(value: object, method: str) -> Callable[[object], object] | Problem:
+def check_callback(value: object, method: str) -> Callable[..., object] | Problem:
     """*value* as an event callback given to *method*: it runs in the supervisor's task,
     synchronously, so an async one would only make a coroutine that nobody awaits."""
     if _is_sync_callable(value):
