@@ -1,27 +1,34 @@
-"""SupervisorBuilder and all validation: the only module that raises ConfigError.
+"""SupervisorBuilder: describe a tree, then validate all of it at once in ``build()``.
 
 Everything a user can get wrong in describing a tree is caught in ``build()``, before anything
 runs, with a message naming the supervisor path, the proc, the problem and the fix. A bad tree
-must never surface later as a hang or as a silently ignored setting.
+must never surface later as a hang or as a silently ignored setting. The rules themselves
+(what counts as seconds, as a name, as a proc) live in ``_validate``, shared with the
+environment configuration, the factories and the procs adapters, and which value each
+setting of a proc takes is ``_precedence``. This module checks the tree as a whole: names
+unique per supervisor, no cycles, no proc object in two places.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import math
 from typing import TYPE_CHECKING, Self, final
 
 from ._errors import ConfigError
-from ._proc import FunctionProc, function_name, is_async_callable
+from ._precedence import Defaults, Picks, resolve_spec, supervisor_config
+from ._proc import FunctionProc
 from ._restart import Backoff, Restart, Strategy
-from ._spec import ProcSpec, SupervisorConfig, given_options
+from ._spec import given_options
 from ._supervisor import Supervisor
+from ._validate import check_callback, check_factory, check_name, check_proc, valid
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from ._events import Event
+    from ._proc import SupportsRunProc
+    from ._spec import ProcSpec
 
 __all__ = ("SupervisorBuilder",)
 
@@ -62,15 +69,15 @@ class SupervisorBuilder:
         stuck_report_interval: float = 5.0,
     ) -> None:
         self.name = name
-        self._defaults: dict[str, object] = {
-            "grace": grace,
-            "ready_timeout": ready_timeout,
-            "strategy": strategy,
-            "max_restarts": max_restarts,
-            "within": within,
-            "backoff": backoff,
-            "stuck_report_interval": stuck_report_interval,
-        }
+        self._defaults = Defaults(
+            grace=grace,
+            ready_timeout=ready_timeout,
+            strategy=strategy,
+            max_restarts=max_restarts,
+            within=within,
+            backoff=backoff,
+            stuck_report_interval=stuck_report_interval,
+        )
         self._entries: list[_Entry] = []
         self._callbacks: list[Callable[[Event], object]] = []
 
@@ -132,12 +139,7 @@ class SupervisorBuilder:
         a list, update a metric); for slow work use ``handle.events()``. An exception it
         raises is logged with its traceback and never breaks the tree.
         """
-        if not callable(callback) or is_async_callable(callback):
-            raise ConfigError(
-                self.name,
-                f"on_event takes a plain (sync) callable, got {callback!r}",
-                "pass e.g. on_event(events.append); for async work use handle.events()",
-            )
+        valid(self.name, check_callback(callback, "on_event"))
         self._callbacks.append(callback)
         return self
 
@@ -151,6 +153,7 @@ class SupervisorBuilder:
         return _Validator().build(self, self.name)
 
 
+@final
 class _Entry:
     __slots__ = ("factory", "options", "proc")
 
@@ -160,6 +163,7 @@ class _Entry:
         self.options = options
 
 
+@final
 class _Validator:
     """One build: tracks the builders being built (to find cycles) and the procs seen."""
 
@@ -168,9 +172,10 @@ class _Validator:
         self._seen: dict[int, str] = {}
 
     def build(self, builder: SupervisorBuilder, path: str) -> Supervisor:
-        _check_name(path, builder.name, "the supervisor name", "SupervisorBuilder('app')")
+        where = path or "<root>"
+        valid(where, check_name("the supervisor name", builder.name, "SupervisorBuilder('app')"))
         defaults = builder._defaults
-        _check_supervisor_settings(path, defaults)
+        config = supervisor_config(path, defaults)
         if not builder._entries:
             raise ConfigError(path, "the supervisor has no procs", "add at least one proc")
         self._building.append(builder)
@@ -188,60 +193,36 @@ class _Validator:
             specs.append(spec)
         self._building.pop()
         child_spec = functools.partial(_dynamic_spec, path, defaults)
-        config = SupervisorConfig(
-            strategy=defaults["strategy"],  # type: ignore[arg-type]
-            max_restarts=defaults["max_restarts"],  # type: ignore[arg-type]
-            within=defaults["within"],  # type: ignore[arg-type]
-            stuck_report_interval=defaults["stuck_report_interval"],  # type: ignore[arg-type]
-        )
         return Supervisor._create(
             builder.name, tuple(specs), config, child_spec, tuple(builder._callbacks)
         )
 
-    def _spec(self, path: str, entry: _Entry, defaults: dict[str, object]) -> ProcSpec:
-        options = entry.options
+    def _spec(self, path: str, entry: _Entry, defaults: Defaults) -> ProcSpec:
         if entry.factory is not None:
-            proc = None
-            name = options.get("name")
-            _check_name(path, name, "the factory name", "add_factory('worker', make_worker)")
-            assert isinstance(name, str)
-            _check_factory(f"{path}/{name}", entry.factory)
-            source: object = None
-        else:
-            proc = self._proc(path, entry.proc, options.get("name"))
-            name = options.get("name", getattr(proc, "name", None))
-            where = f"{path}/<{_label(entry.proc, None)}>"
-            _check_name(where, name, "the proc name", "add_proc(proc, name='web')")
-            assert isinstance(name, str)
-            source = entry.proc
-            if not isinstance(entry.proc, SupervisorBuilder):  # its build remembered its procs
-                self._remember(f"{path}/{name}", entry.proc, proc)
-        return _resolve(f"{path}/{name}", name, proc, entry.factory, source, options, defaults)
+            return _factory_spec(path, entry, defaults)
+        options = entry.options
+        proc = self._proc(path, entry.proc, options.get("name"))
+        given = options.get("name", getattr(proc, "name", None))
+        where = f"{path}/<{_label(entry.proc, None)}>"
+        name = valid(where, check_name("the proc name", given, "add_proc(proc, name='web')"))
+        if not isinstance(entry.proc, SupervisorBuilder):  # its build remembered its procs
+            self._remember(f"{path}/{name}", entry.proc, proc)
+        picks = Picks(f"{path}/{name}", _own_settings(entry.proc), options)
+        return resolve_spec(picks, name, proc, None, defaults)
 
-    def _proc(self, path: str, obj: object, name: object) -> object:
-        if isinstance(obj, SupervisorBuilder):
-            if any(obj is b for b in self._building):
-                raise ConfigError(
-                    f"{path}/{obj.name}",
-                    "a supervisor is nested inside itself",
-                    "a supervisor cannot contain itself; nest a different builder",
-                )
-            return self.build(obj, f"{path}/{name if isinstance(name, str) else obj.name}")
-        problem = _proc_problem(obj)
-        if problem is not None:
-            raise ConfigError(f"{path}/{_label(obj, name)}", *problem)
-        if hasattr(obj, "run_proc"):
-            return obj
-        fn_name = name if isinstance(name, str) else function_name(obj)
-        if fn_name is None:
+    def _proc(self, path: str, obj: object, name: object) -> SupportsRunProc:
+        if not isinstance(obj, SupervisorBuilder):
+            given = name if isinstance(name, str) else None
+            return valid(f"{path}/{_label(obj, name)}", check_proc(obj, given))
+        if any(obj is b for b in self._building):
             raise ConfigError(
-                f"{path}/{_label(obj, name)}",
-                "this function proc has no usable name",
-                "pass one with add_proc(fn, name='worker')",
+                f"{path}/{obj.name}",
+                "a supervisor is nested inside itself",
+                "a supervisor cannot contain itself; nest a different builder",
             )
-        return FunctionProc(obj, fn_name)  # type: ignore[arg-type]
+        return self.build(obj, f"{path}/{name if isinstance(name, str) else obj.name}")
 
-    def _remember(self, path: str, source: object, proc: object) -> None:
+    def _remember(self, path: str, source: object, proc: SupportsRunProc) -> None:
         if isinstance(proc, FunctionProc):
             return  # one function may back several procs: each gets its own wrapper
         targets = [source] if not isinstance(proc, Supervisor) else [source, *_tree_procs(proc)]
@@ -255,197 +236,46 @@ class _Validator:
                 )
 
 
+def _factory_spec(path: str, entry: _Entry, defaults: Defaults) -> ProcSpec:
+    example = "add_factory('worker', make_worker)"
+    name = valid(path, check_name("the factory name", entry.options.get("name"), example))
+    factory = valid(f"{path}/{name}", check_factory(entry.factory))
+    picks = Picks(f"{path}/{name}", None, entry.options)
+    return resolve_spec(picks, name, None, factory, defaults)
+
+
 def _dynamic_spec(
-    path: str, defaults: dict[str, object], proc: object, options: dict[str, object]
+    path: str, defaults: Defaults, proc: object, options: dict[str, object]
 ) -> ProcSpec:
     """Validate one child started on a running supervisor (``handle.start_child``).
 
     Same rules as ``add_proc``, except that a dynamic child is not significant unless told:
     a per-job or per-connection proc ending must not stop the application.
     """
-    options = {**options}
-    options.setdefault("significant", False)
+    options = {"significant": False, **options}
     return _Validator()._spec(path, _Entry(proc, None, options), defaults)
 
 
 def _tree_procs(sup: Supervisor) -> list[object]:
-    found: list[object] = []
-    for spec in sup.specs:
-        if spec.proc is not None and not isinstance(spec.proc, FunctionProc):
-            found.append(spec.proc)
-            if isinstance(spec.proc, Supervisor):
-                found.extend(_tree_procs(spec.proc))
-    return found
+    """Every proc object of *sup*'s tree, to refuse one object in two places."""
+    return [
+        entry.spec.proc
+        for entry in sup.walk()
+        if entry.spec.proc is not None and not isinstance(entry.spec.proc, FunctionProc)
+    ]
+
+
+def _own_settings(obj: object) -> object:
+    """*obj* when its attributes are its settings as a proc, else None.
+
+    A supervisor's (or builder's) own settings are for its children, not for it, and a
+    function's attributes are not settings at all.
+    """
+    own = inspect.isfunction(obj) or isinstance(obj, (Supervisor, SupervisorBuilder))
+    return None if own else obj
 
 
 def _label(obj: object, name: object) -> str:
     if isinstance(name, str) and name:
         return name
     return getattr(obj, "__name__", None) or type(obj).__name__
-
-
-def _proc_problem(obj: object) -> tuple[str, str] | None:
-    """(problem, fix) when *obj* cannot be a proc, else None."""
-    if inspect.iscoroutine(obj):
-        obj.close()  # otherwise Python warns "coroutine was never awaited"
-        return (
-            "got a coroutine object, not a proc",
-            "pass the function itself: add_proc(worker), not add_proc(worker(token))",
-        )
-    if isinstance(obj, type):
-        return (f"got the class {obj.__name__}, not an instance", f"pass {obj.__name__}(...)")
-    run_proc = getattr(obj, "run_proc", None)
-    if run_proc is not None:
-        if inspect.iscoroutinefunction(run_proc):
-            return None
-        return (
-            f"{type(obj).__name__}.run_proc is not an async function",
-            "declare it as 'async def run_proc(self, token)'",
-        )
-    if is_async_callable(obj):
-        return None
-    if callable(obj):
-        return (
-            "got a sync function; a proc must be awaitable",
-            "declare it 'async def', or run blocking code with anyio.to_thread.run_sync",
-        )
-    return (
-        f"got {obj!r}, which is neither a proc nor an async function",
-        "pass a ManagedProc, an object with 'async def run_proc(self, token)', "
-        "an 'async def fn(token)', or a Supervisor",
-    )
-
-
-def _check_factory(path: str, factory: object) -> None:
-    if not callable(factory) or is_async_callable(factory):
-        raise ConfigError(
-            path,
-            f"the factory must be a plain callable returning a proc, got {factory!r}",
-            "pass e.g. add_factory('worker', lambda: Worker(queue))",
-        )
-
-
-def _check_name(path: str, name: object, what: str, example: str) -> None:
-    where = path if what != "the supervisor name" else (path or "<root>")
-    if not isinstance(name, str):
-        raise ConfigError(where, f"{what} must be a string, got {name!r}", f"e.g. {example}")
-    if not name or "/" in name:
-        raise ConfigError(
-            where,
-            f"{what} must be non-empty and contain no '/', got {name!r}",
-            "'/' separates path segments; choose e.g. 'web' or 'db-primary'",
-        )
-
-
-def _check_seconds(path: str, field: str, value: object, *, default: str) -> None:
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0
-    )
-    if not ok:
-        raise ConfigError(
-            path,
-            f"{field} must be a finite number of seconds >= 0, got {value!r}",
-            f"pass e.g. {field}=5.0 or omit it to use {default}",
-        )
-
-
-def _check_type(path: str, field: str, value: object, kind: type, example: str) -> None:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(
-            path, f"{field} must be a {kind.__name__}, got {value!r}", f"pass e.g. {example}"
-        )
-
-
-def _check_supervisor_settings(path: str, d: dict[str, object]) -> None:
-    _check_seconds(path, "grace", d["grace"], default="the default (5.0)")
-    if d["ready_timeout"] is not None:
-        _check_seconds(path, "ready_timeout", d["ready_timeout"], default="no timeout")
-    _check_type(path, "strategy", d["strategy"], Strategy, "strategy=Strategy.ONE_FOR_ONE")
-    _check_type(path, "max_restarts", d["max_restarts"], int, "max_restarts=3")
-    if d["max_restarts"] < 0:  # type: ignore[operator]
-        raise ConfigError(
-            path, f"max_restarts must be >= 0, got {d['max_restarts']!r}", "pass e.g. 3"
-        )
-    _check_seconds(path, "within", d["within"], default="the default (5.0)")
-    if d["backoff"] is not None:
-        _check_type(path, "backoff", d["backoff"], Backoff, "backoff=Backoff(initial=0.1)")
-        _check_backoff(path, d["backoff"])  # type: ignore[arg-type]
-    _check_seconds(path, "stuck_report_interval", d["stuck_report_interval"], default="5.0")
-    if d["stuck_report_interval"] == 0:
-        raise ConfigError(path, "stuck_report_interval must be > 0, got 0", "pass e.g. 5.0")
-
-
-def _check_backoff(path: str, backoff: Backoff) -> None:
-    for field in ("initial", "maximum", "factor"):
-        _check_seconds(path, f"backoff.{field}", getattr(backoff, field), default="Backoff()")
-    if backoff.initial > backoff.maximum:
-        raise ConfigError(
-            path,
-            f"backoff.initial ({backoff.initial!r}) exceeds backoff.maximum "
-            f"({backoff.maximum!r}), so every delay would be cut to the maximum",
-            f"raise maximum, e.g. Backoff(initial={backoff.initial!r}, "
-            f"maximum={backoff.initial * 10!r})",
-        )
-    if not 0 <= backoff.jitter <= 1:
-        raise ConfigError(
-            path, f"backoff.jitter must be within [0, 1], got {backoff.jitter!r}", "e.g. 0.1"
-        )
-    if backoff.factor < 1:
-        raise ConfigError(
-            path, f"backoff.factor must be >= 1, got {backoff.factor!r}", "e.g. factor=2.0"
-        )
-
-
-def _resolve(
-    path: str,
-    name: str,
-    proc: object,
-    factory: object,
-    source: object,
-    options: dict[str, object],
-    defaults: dict[str, object],
-) -> ProcSpec:
-    """Apply the precedence keyword > proc attribute > builder default, and check each value."""
-
-    def pick(field: str, default: object) -> object:
-        if field in options:
-            return options[field]
-        if inspect.isfunction(source) or isinstance(source, (Supervisor, SupervisorBuilder)):
-            return default  # a supervisor's own settings are for its children, not for it
-        value = getattr(source, field, None)
-        return default if value is None else value
-
-    nested = isinstance(proc, Supervisor)
-    grace = pick("grace", None if nested else defaults["grace"])
-    if grace is not None:
-        _check_seconds(path, "grace", grace, default="the builder default")
-    ready_timeout = pick("ready_timeout", None if nested else defaults["ready_timeout"])
-    if ready_timeout is not None:
-        _check_seconds(path, "ready_timeout", ready_timeout, default="no timeout")
-    # A factory's product is known only at start: gate then if it is a supervisor.
-    wait_ready = pick("wait_ready", nested if factory is None else None)
-    if wait_ready is not None:
-        _check_type(path, "wait_ready", wait_ready, bool, "wait_ready=True")
-    restart = pick("restart", Restart.TEMPORARY)
-    _check_type(path, "restart", restart, Restart, "restart=Restart.PERMANENT")
-    significant = pick("significant", True)
-    _check_type(path, "significant", significant, bool, "significant=False")
-    backoff = pick("backoff", defaults["backoff"])
-    if backoff is not None:
-        _check_type(path, "backoff", backoff, Backoff, "backoff=Backoff(initial=0.1)")
-        _check_backoff(path, backoff)  # type: ignore[arg-type]
-    return ProcSpec(
-        name=name,
-        proc=proc,  # type: ignore[arg-type]
-        factory=factory,  # type: ignore[arg-type]
-        grace=grace,  # type: ignore[arg-type]
-        wait_ready=wait_ready,  # type: ignore[arg-type]
-        ready_timeout=ready_timeout,  # type: ignore[arg-type]
-        restart=restart,  # type: ignore[arg-type]
-        significant=significant,  # type: ignore[arg-type]
-        backoff=backoff,  # type: ignore[arg-type]
-        nested=proc if nested else None,  # type: ignore[arg-type]
-    )

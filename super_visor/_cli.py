@@ -127,6 +127,15 @@ def _flags(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
     return flags
 
 
+#: The subcommands and their help, in the order ``--help`` lists them.
+_COMMANDS = {
+    "run": "run the tree until it stops (SIGINT/SIGTERM stop it; SIGUSR1 dumps it)",
+    "check": "build and validate; print the tree and the configuration with sources",
+    "tree": "print the tree",
+    "plan": "print the start and stop plans and the worst-case shutdown time",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="super-visor",
@@ -136,28 +145,25 @@ def _parser() -> argparse.ArgumentParser:
         "128+N a second signal N forced the stop.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    helps = {
-        "run": "run the tree until it stops (SIGINT/SIGTERM stop it; SIGUSR1 dumps it)",
-        "check": "build and validate; print the tree and the configuration with sources",
-        "tree": "print the tree",
-        "plan": "print the start and stop plans and the worst-case shutdown time",
-    }
-    for name, text in helps.items():
+    for name, text in _COMMANDS.items():
         command = commands.add_parser(name, help=text, description=text)
-        command.add_argument("target", metavar="module:attr")
-        command.add_argument("--env-file", help="a .env file to read (default: ./.env if any)")
-        command.add_argument("--grace", help="seconds every proc gets to stop (overrides all)")
-        command.add_argument(
-            "--log-level", help="level of the super_visor loggers (DEBUG, INFO, ...)"
-        )
-        command.add_argument(
-            "--console",
-            dest="console_flag",
-            action=argparse.BooleanOptionalAction,
-            default=None,
-            help="show the live tree (default: when stdout and stderr are terminals)",
-        )
+        _add_common_arguments(command)
         if name == "run":
             command.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
     parser.set_defaults(console="auto")
     return parser
+
+
+def _add_common_arguments(command: argparse.ArgumentParser) -> None:
+    """The target and the configuration flags, which every subcommand takes."""
+    command.add_argument("target", metavar="module:attr")
+    command.add_argument("--env-file", help="a .env file to read (default: ./.env if any)")
+    command.add_argument("--grace", help="seconds every proc gets to stop (overrides all)")
+    command.add_argument("--log-level", help="level of the super_visor loggers (DEBUG, INFO, ...)")
+    command.add_argument(
+        "--console",
+        dest="console_flag",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show the live tree (default: when stdout and stderr are terminals)",
+    )

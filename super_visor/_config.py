@@ -21,25 +21,24 @@ would otherwise do nothing), an override naming a proc the tree does not have, o
 matches two procs, is a `ConfigError` naming the variable, the value, where it came from and
 what was expected. The resolved values are a frozen `Settings` that records each one's source
 (``super-visor check`` prints it) and `Settings.apply` makes a new `Supervisor` from them,
-leaving the original untouched.
+leaving the original untouched (what each value changes in the tree is ``_overrides``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, final
 
 from ._errors import ConfigError
-from ._supervisor import Supervisor
+from ._overrides import SPEC_FIELDS, SUPERVISOR_FIELDS, apply_settings, resolved_settings
+from ._validate import is_count, is_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
 
-    from ._spec import ProcSpec
+    from ._supervisor import Supervisor
 
 __all__ = ("PREFIX", "Setting", "Settings", "proc_variable")
 
@@ -57,7 +56,7 @@ ConsoleMode = bool | Literal["auto"]
 
 def _seconds(raw: str) -> float:
     value = float(raw)
-    if not math.isfinite(value) or value < 0:
+    if not is_seconds(value):
         raise ValueError(raw)
     return value
 
@@ -68,7 +67,7 @@ def _timeout(raw: str) -> float | None:
 
 def _count(raw: str) -> int:
     value = int(raw)
-    if value < 0:
+    if not is_count(value):
         raise ValueError(raw)
     return value
 
@@ -95,8 +94,7 @@ _FIELDS: dict[str, tuple[str, str, Callable[[str], object]]] = {
     "log_level": ("one of " + ", ".join(_LOG_LEVELS), "INFO", _level),
 }
 #: Fields a per-proc override may set; max_restarts and within only on a nested supervisor.
-_PROC_FIELDS = ("grace", "ready_timeout", "max_restarts", "within")
-_SUPERVISOR_FIELDS = ("max_restarts", "within")
+_PROC_FIELDS = (*SPEC_FIELDS, *SUPERVISOR_FIELDS)
 
 
 @final
@@ -202,11 +200,11 @@ class Settings:
         ``max_restarts``/``within`` apply to every supervisor. A per-proc value beats the
         tree-wide one.
         """
-        return _apply(self, sup, "")
+        return apply_settings(self, sup)
 
     def resolved(self, sup: Supervisor) -> Iterator[tuple[str, str, object, str]]:
         """``(path, field, value, source)`` for every proc's settings after `apply`."""
-        yield from _resolved(self, sup, "")
+        yield from resolved_settings(self, sup)
 
     def render(self, sup: Supervisor) -> str:
         """The resolved configuration, one value per line with its source (for ``check``)."""
@@ -252,23 +250,17 @@ class _Targets:
 
     def __init__(self, sup: Supervisor) -> None:
         self.root = sup.name
+        #: Two paths may share a key ("db-a" and "db.a"): kept, to be refused when used.
         self.by_key: dict[str, list[tuple[str, bool]]] = {}
-        self._walk(sup, "")
-
-    def _walk(self, sup: Supervisor, prefix: str) -> None:
-        for spec in sup.specs:
-            path = f"{prefix}{spec.name}"
-            nested = isinstance(spec.proc, Supervisor)
+        for path, spec, _ in sup.walk():
             key = proc_variable(path, "x")[: -len("__X")]
-            self.by_key.setdefault(key, []).append((path, nested))
-            if isinstance(spec.proc, Supervisor):
-                self._walk(spec.proc, f"{path}/")
+            self.by_key.setdefault(key, []).append((path, spec.nested is not None))
 
     def valid_variables(self) -> list[str]:
         return [
             f"{key}__{field.upper()}"
             for key, found in self.by_key.items()
-            for field in (_PROC_FIELDS if found[0][1] else _PROC_FIELDS[:2])
+            for field in (_PROC_FIELDS if found[0][1] else SPEC_FIELDS)
         ]
 
 
@@ -295,34 +287,42 @@ def _parse(variable: str, raw: str | None, source: str, targets: _Targets) -> Se
 def _locate(variable: str, raw: str | None, source: str, targets: _Targets) -> tuple[str, str]:
     """(field, path) that *variable* names; path is "" for a tree-wide variable."""
     if not variable.startswith(_PER_PROC):
-        field = variable[len(PREFIX) :].lower()
-        if field in _FIELDS:
-            return field, ""
-        known = [f"{PREFIX}{name.upper()}" for name in _FIELDS] + targets.valid_variables()
-        close = _suggest(variable, known)
-        hint = f"did you mean {close}?" if close else "known: " + ", ".join(known[:6])
-        raise ConfigError(
-            variable,
-            f"unknown super_visor variable (set to {raw!r}, from {source})",
-            f"{hint} (per-proc overrides are {_PER_PROC}<PATH>__<FIELD>)",
-        )
-    key, _, field_name = variable.rpartition("__")
-    for field in _PROC_FIELDS:  # READY_TIMEOUT/MAX_RESTARTS contain '_', not '__'
-        if variable.endswith(f"__{field.upper()}"):
-            key, field_name = variable[: -len(field) - 2], field
-            break
-    field = field_name.lower()
+        return _tree_wide_field(variable, raw, source, targets), ""
+    key, field = _split_per_proc(variable)
     found = targets.by_key.get(key, [])
     if field not in _PROC_FIELDS or len(found) != 1:
         raise _bad_target(variable, raw, source, targets, field, found)
     path, nested = found[0]
-    if field in _SUPERVISOR_FIELDS and not nested:
+    if field in SUPERVISOR_FIELDS and not nested:
         raise ConfigError(
             variable,
             f"{targets.root}/{path} is not a supervisor, so it has no {field} (from {source})",
             f"set {field} on its supervisor, or {PREFIX}{field.upper()} for the whole tree",
         )
     return field, path
+
+
+def _tree_wide_field(variable: str, raw: str | None, source: str, targets: _Targets) -> str:
+    field = variable[len(PREFIX) :].lower()
+    if field in _FIELDS:
+        return field
+    known = [f"{PREFIX}{name.upper()}" for name in _FIELDS] + targets.valid_variables()
+    close = _suggest(variable, known)
+    hint = f"did you mean {close}?" if close else "known: " + ", ".join(known[:6])
+    raise ConfigError(
+        variable,
+        f"unknown super_visor variable (set to {raw!r}, from {source})",
+        f"{hint} (per-proc overrides are {_PER_PROC}<PATH>__<FIELD>)",
+    )
+
+
+def _split_per_proc(variable: str) -> tuple[str, str]:
+    """(the proc's key, the field in lower case) of a per-proc variable."""
+    for field in _PROC_FIELDS:  # READY_TIMEOUT/MAX_RESTARTS contain '_', not '__'
+        if variable.endswith(f"__{field.upper()}"):
+            return variable[: -len(field) - 2], field
+    key, _, field = variable.rpartition("__")
+    return key, field.lower()
 
 
 def _bad_target(
@@ -354,47 +354,3 @@ def _bad_target(
         f"names a proc that {targets.root} does not have (set to {raw!r}, from {source})",
         hint,
     )
-
-
-def _apply(settings: Settings, sup: Supervisor, prefix: str) -> Supervisor:
-    specs = tuple(_apply_spec(settings, spec, f"{prefix}{spec.name}") for spec in sup.specs)
-    changes: dict[str, object] = {}
-    for field in _SUPERVISOR_FIELDS:
-        setting = settings.get(field, prefix.rstrip("/")) or settings.get(field)
-        if setting is not None:
-            changes[field] = setting.value
-    config = dataclasses.replace(sup.config, **changes)  # type: ignore[arg-type]
-    return sup._replace(specs=specs, config=config)
-
-
-def _apply_spec(settings: Settings, spec: ProcSpec, path: str) -> ProcSpec:
-    changes: dict[str, object] = {}
-    nested = isinstance(spec.proc, Supervisor)
-    if isinstance(spec.proc, Supervisor):
-        changes["proc"] = changes["nested"] = _apply(settings, spec.proc, f"{path}/")
-    for field in ("grace", "ready_timeout"):
-        setting = settings.get(field, path) or (None if nested else settings.get(field))
-        if setting is not None:
-            changes[field] = setting.value
-    return dataclasses.replace(spec, **changes)  # type: ignore[arg-type]
-
-
-def _resolved(
-    settings: Settings, sup: Supervisor, prefix: str
-) -> Iterator[tuple[str, str, object, str]]:
-    own = prefix.rstrip("/")
-    for field in _SUPERVISOR_FIELDS:
-        setting = settings.get(field, own) or settings.get(field)
-        value = getattr(sup, field) if setting is None else setting.value
-        yield own, field, value, "code" if setting is None else setting.source
-    for spec in sup.specs:
-        path = f"{prefix}{spec.name}"
-        nested = isinstance(spec.proc, Supervisor)
-        for field in ("grace", "ready_timeout"):
-            setting = settings.get(field, path) or (None if nested else settings.get(field))
-            value = getattr(spec, field) if setting is None else setting.value
-            if setting is None and nested and value is None:
-                continue  # "as long as its children need": nothing to show
-            yield path, field, value, "code" if setting is None else setting.source
-        if isinstance(spec.proc, Supervisor):
-            yield from _resolved(settings, spec.proc, f"{path}/")

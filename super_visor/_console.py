@@ -36,7 +36,6 @@ from rich.tree import Tree
 
 from ._errors import SupervisorError
 from ._events import EventKind
-from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
     import logging
@@ -45,6 +44,7 @@ if TYPE_CHECKING:
 
     from ._events import Event
     from ._outcome import SupervisorReport
+    from ._supervisor import Supervisor
 
 __all__ = ("LiveConsole", "TreeView", "report_table")
 
@@ -104,15 +104,11 @@ class TreeView:
         self._children: dict[str, list[str]] = {sup.name: []}
         self.shutdown: str | None = None
         self.signals: list[str] = []
-        self._add_tree(sup, sup.name)
-
-    def _add_tree(self, sup: Supervisor, path: str) -> None:
-        for spec in sup.specs:
-            child = f"{path}/{spec.name}"
-            self._add(child, spec.grace, gates=spec.wait_ready is True)
-            if isinstance(spec.proc, Supervisor):
-                self._children[child] = []
-                self._add_tree(spec.proc, child)
+        for path, spec, _ in sup.walk():
+            row_path = f"{sup.name}/{path}"
+            self._add(row_path, spec.grace, gates=spec.wait_ready is True)
+            if spec.nested is not None:
+                self._children[row_path] = []
 
     def _add(self, path: str, grace: float | None, *, gates: bool) -> _Row:
         parent, _, name = path.rpartition("/")

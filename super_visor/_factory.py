@@ -8,11 +8,10 @@ are created fresh at every restart and closed after the last proc using them has
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, final
 
 from ._errors import StartupError
-from ._proc import FunctionProc, is_async_callable
+from ._validate import Problem, check_proc
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,17 +41,17 @@ def call_factory(path: str, factory: Callable[[], object]) -> SupportsRunProc | 
 
 
 def check_product(path: str, product: object, source: str) -> SupportsRunProc:
-    """*product* as a proc, or StartupError: it can only be checked at start."""
-    if is_async_callable(product) and not hasattr(product, "run_proc"):
-        return FunctionProc(product, path.rpartition("/")[2])  # type: ignore[arg-type]
-    run_proc = getattr(product, "run_proc", None)
-    if isinstance(product, type) or run_proc is None or not inspect.iscoroutinefunction(run_proc):
-        if inspect.iscoroutine(product):
-            product.close()
+    """*product* as a proc, or StartupError: it can only be checked at start.
+
+    The rule is the builder's (`check_proc`); only the exception and the wording differ,
+    because here the fix is in what the factory returns, not in an ``add_proc`` call.
+    """
+    proc = check_proc(product, path.rpartition("/")[2])
+    if isinstance(proc, Problem):
         problem = (
             f"{source} {product!r}, which is not a proc; return a ManagedProc instance, an "
             "object with 'async def run_proc(self, token)', an 'async def fn(token)', a "
             "Supervisor, or an async context manager yielding one of these"
         )
         raise StartupError(path, problem)
-    return product  # type: ignore[return-value]
+    return proc

@@ -11,10 +11,9 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from ._supervisor import Supervisor
-
 if TYPE_CHECKING:
     from ._spec import ProcSpec
+    from ._supervisor import Supervisor
 
 __all__ = ("format_plan", "format_tree", "shutdown_bound")
 
@@ -22,17 +21,19 @@ __all__ = ("format_plan", "format_tree", "shutdown_bound")
 def format_tree(sup: Supervisor) -> str:
     """The tree, one proc per line with its main settings."""
     lines = [f"{sup.name}  {_supervisor_settings(sup)}"]
-    _tree_lines(sup, "", lines)
+    # Per depth: how many procs are still to come (the last one draws "└──"), and the
+    # guide its procs draw below it ("│" while siblings follow).
+    left = [len(sup.specs)]
+    guides: list[str] = []
+    for _, spec, depth in sup.walk():
+        del left[depth + 1 :], guides[depth:]
+        left[depth] -= 1
+        branch, below = ("└── ", "    ") if left[depth] == 0 else ("├── ", "│   ")
+        lines.append(f"{''.join(guides)}{branch}{spec.name}  {_spec_settings(spec)}")
+        guides.append(below)
+        if spec.nested is not None:
+            left.append(len(spec.nested.specs))
     return "\n".join(lines)
-
-
-def _tree_lines(sup: Supervisor, indent: str, lines: list[str]) -> None:
-    for position, spec in enumerate(sup.specs):
-        last = position == len(sup.specs) - 1
-        branch, below = ("└── ", "    ") if last else ("├── ", "│   ")
-        lines.append(f"{indent}{branch}{spec.name}  {_spec_settings(spec)}")
-        if isinstance(spec.proc, Supervisor):
-            _tree_lines(spec.proc, indent + below, lines)
 
 
 def _supervisor_settings(sup: Supervisor) -> str:
@@ -44,12 +45,12 @@ def _supervisor_settings(sup: Supervisor) -> str:
 
 def _spec_settings(spec: ProcSpec) -> str:
     parts = []
-    if isinstance(spec.proc, Supervisor):
-        parts.append(_supervisor_settings(spec.proc))
+    if spec.nested is not None:
+        parts.append(_supervisor_settings(spec.nested))
     elif spec.factory is not None:
         parts.append("(factory)")
     parts.append(_grace(spec))
-    if spec.wait_ready and not isinstance(spec.proc, Supervisor):
+    if spec.wait_ready and spec.nested is None:
         parts.append(_gate(spec))
     if spec.restart.name != "TEMPORARY":
         parts.append(f"restart {spec.restart.name.lower()}")
@@ -77,65 +78,59 @@ def shutdown_bound(sup: Supervisor) -> float:
     (after that it is force-cancelled, which is immediate). Time spent by a proc that
     survives force (a blocking call) cannot be bounded and is not included.
     """
-    return sum(_spec_bound(spec) for spec in sup.specs)
-
-
-def _spec_bound(spec: ProcSpec) -> float:
-    if isinstance(spec.proc, Supervisor):
-        inner = shutdown_bound(spec.proc)
-        return inner if spec.grace is None else min(inner, spec.grace)
-    return spec.grace or 0.0
+    # Bottom-up without recursion: the reversed walk meets every proc before its supervisor.
+    bounds: dict[str, float] = {}
+    for path, spec, _ in reversed(list(sup.walk())):
+        if spec.nested is None:
+            bounds[path] = spec.grace or 0.0
+            continue
+        inner = sum(bounds[f"{path}/{child.name}"] for child in spec.nested.specs)
+        bounds[path] = inner if spec.grace is None else min(inner, spec.grace)
+    return sum(bounds[spec.name] for spec in sup.specs)
 
 
 def _startup_bound(sup: Supervisor) -> float:
-    """The longest start-up can wait on gates (inf when a gate has no ready_timeout)."""
-    total = 0.0
-    for spec in sup.specs:
-        if isinstance(spec.proc, Supervisor):
-            total += _startup_bound(spec.proc)
-        elif spec.wait_ready:
-            total += math.inf if spec.ready_timeout is None else spec.ready_timeout
-    return total
+    """The longest start-up can wait on gates (inf when a gate has no ready_timeout).
+
+    A nested supervisor's gate is its procs' gates, already counted one by one.
+    """
+    return sum(_gate_wait(entry.spec) for entry in sup.walk() if entry.spec.nested is None)
 
 
-def _order(sup: Supervisor, prefix: str) -> list[tuple[str, ProcSpec]]:
-    """Every proc's path and spec in start order (pre-order through nested supervisors)."""
-    found: list[tuple[str, ProcSpec]] = []
-    for spec in sup.specs:
-        path = f"{prefix}/{spec.name}"
-        found.append((path, spec))
-        if isinstance(spec.proc, Supervisor):
-            found.extend(_order(spec.proc, path))
-    return found
+def _gate_wait(spec: ProcSpec) -> float:
+    if not spec.wait_ready:
+        return 0.0
+    return math.inf if spec.ready_timeout is None else spec.ready_timeout
 
 
 def format_plan(sup: Supervisor) -> str:
     """The start plan and the stop plan, with gates, graces and the worst-case times."""
-    order = _order(sup, sup.name)
+    order = [(f"{sup.name}/{path}", spec) for path, spec, _ in sup.walk()]
     width = max(len(path) for path, _ in order)
     lines = [f"start plan of {sup.name} (declared order; each proc has begun before the next):"]
     for number, (path, spec) in enumerate(order, 1):
-        step = "supervisor: starts its procs below, in order" if _nested(spec) else "start"
-        if spec.wait_ready and not _nested(spec):
-            step = f"start, then wait: {_gate(spec)}"
-        lines.append(f"  {number:>3}. {path:<{width}}  {step}")
+        lines.append(f"  {number:>3}. {path:<{width}}  {_start_step(spec)}")
     lines.append(f"  worst-case wait on gates: {_seconds(_startup_bound(sup))}")
     lines.append("")
     lines.append(f"stop plan of {sup.name} (reverse order, one at a time: token, grace, force):")
     for number, (path, spec) in enumerate(reversed(order), 1):
-        if not _nested(spec):
-            step = f"cancel its token, wait up to {spec.grace or 0:g}s, then force"
-        elif spec.grace is None:
-            step = "supervisor: done once its procs above have stopped"
-        else:
-            step = f"supervisor: its procs above stop within its grace of {spec.grace:g}s"
-        lines.append(f"  {number:>3}. {path:<{width}}  {step}")
+        lines.append(f"  {number:>3}. {path:<{width}}  {_stop_step(spec)}")
     lines.append(f"  worst-case shutdown: {_seconds(shutdown_bound(sup))} (the sum of the graces)")
     return "\n".join(lines)
 
 
-def _nested(spec: ProcSpec) -> bool:
-    return isinstance(spec.proc, Supervisor)
+def _start_step(spec: ProcSpec) -> str:
+    if spec.nested is not None:
+        return "supervisor: starts its procs below, in order"
+    return f"start, then wait: {_gate(spec)}" if spec.wait_ready else "start"
+
+
+def _stop_step(spec: ProcSpec) -> str:
+    if spec.nested is None:
+        return f"cancel its token, wait up to {spec.grace or 0:g}s, then force"
+    if spec.grace is None:
+        return "supervisor: done once its procs above have stopped"
+    return f"supervisor: its procs above stop within its grace of {spec.grace:g}s"
 
 
 def _seconds(value: float) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from typing import TYPE_CHECKING, ClassVar, Protocol, final, runtime_checkable
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeGuard, final, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -78,10 +78,11 @@ class FunctionProc:
         return await self.fn(token)
 
 
-def is_async_callable(obj: object) -> bool:
+def is_async_callable(obj: object) -> TypeGuard[Callable[..., Awaitable[object]]]:
     """True for coroutine functions, partials of them, and objects with ``async __call__``.
 
-    ``inspect.iscoroutinefunction`` alone misses the last kind (PITFALLS 16).
+    ``inspect.iscoroutinefunction`` alone misses the last kind (PITFALLS 16). A type guard,
+    so a caller that checked can wrap the function in a `FunctionProc` without a cast.
     """
     while isinstance(obj, functools.partial):
         obj = obj.func

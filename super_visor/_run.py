@@ -115,7 +115,7 @@ def run_prepared(
     """Run an already configured *sup* (see `prepare`); return the exit code."""
     live = _open_console(sup, settings.console)
     if live is not None:
-        sup = sup._replace(callbacks=(*sup._callbacks, live.view.on_event))
+        sup = sup.with_callbacks(live.view.on_event)
     with _log_setup(settings.log_level, live):
         try:
             report = anyio.run(_start, sup, handle_signals, live, backend=backend)

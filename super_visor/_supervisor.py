@@ -136,6 +136,25 @@ class Supervisor:
             self._callbacks if callbacks is None else callbacks,
         )
 
+    def with_callbacks(self, *callbacks: Callable[[Event], object]) -> Supervisor:
+        """A copy of this supervisor that also calls each of *callbacks* for every event.
+
+        For code that receives a built supervisor and wants to observe it (a live view, a
+        metrics bridge) without rebuilding it from its builder. The callbacks run after the
+        ones given to ``on_event``, in the supervisor's task, so they must be quick and sync,
+        like those. This supervisor is left as built, so a run of it does not call them.
+
+        Raises:
+            ConfigError: a callback is not a plain (sync) callable (as with ``on_event``).
+
+        .. versionadded:: 0.1
+        """
+        from ._validate import check_callback, valid
+
+        for callback in callbacks:
+            valid(self.name, check_callback(callback, "with_callbacks"))
+        return self._replace(callbacks=(*self._callbacks, *callbacks))
+
     async def run_proc(self, token: CancellationToken, /) -> SupervisorReport:
         """Run as a proc: start the procs, stop them in reverse once *token* is cancelled."""
         return await self._open_run(token, self.name).run()

@@ -13,6 +13,7 @@ import pytest
 
 from super_visor import (
     CancellationToken,
+    ConfigError,
     Event,
     EventKind,
     ProcStatus,
@@ -190,3 +191,38 @@ async def test_a_slow_reader_does_not_slow_the_tree_and_drops_are_counted(
     assert stream.dropped > 0
     assert handle.report["web"].status is ProcStatus.STOPPED
     assert sum("too slow" in r.getMessage() for r in caplog.records) == 1  # warned once
+
+
+async def test_with_callbacks_adds_callbacks_to_a_copy_only() -> None:
+    from_builder: list[Event] = []
+    added: list[Event] = []
+    sup = SupervisorBuilder("app").add_proc(idle, name="web").on_event(from_builder.append).build()
+
+    observed = sup.with_callbacks(added.append)
+
+    assert observed is not sup
+    with anyio.fail_after(10):
+        async with observed.running() as handle:
+            handle.shutdown("test over")
+    assert pairs(added) == pairs(from_builder)
+    assert (K.STARTING, "app/web") in pairs(added)
+    from_builder.clear()
+    added.clear()
+    with anyio.fail_after(10):
+        async with sup.running() as handle:
+            handle.shutdown("test over")
+    assert from_builder
+    assert added == []  # the original is left as built
+
+
+def test_with_callbacks_refuses_an_async_callback() -> None:
+    async def record(event: Event) -> None:
+        """Wrongly async: the supervisor calls callbacks synchronously."""
+
+    sup = SupervisorBuilder("app").add_proc(idle, name="web").build()
+
+    with pytest.raises(ConfigError) as info:
+        sup.with_callbacks(record)
+
+    assert info.value.path == "app"
+    assert info.value.problem.startswith("with_callbacks takes a plain (sync) callable")

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any, final
 import anyio
 
 from .._errors import ConfigError, StartupError
-from ._common import FORCE_RESERVE, backend_name, check_seconds, require
+from .._validate import check_seconds, valid
+from ._common import FORCE_RESERVE, backend_name, require
 
 if TYPE_CHECKING:
     import socket
@@ -93,13 +94,7 @@ class Uvicorn:
         return f"Uvicorn({self.name!r}, {self.host}:{self.port})"
 
     async def run_proc(self, token: CancellationToken, /) -> None:
-        if backend_name() != "asyncio":
-            raise ConfigError(
-                self.name,
-                f"Uvicorn runs on asyncio only, but this supervisor runs on {backend_name()}",
-                "use super_visor.procs.Hypercorn(app), which serves on asyncio and trio, "
-                "or run the supervisor with backend='asyncio'",
-            )
+        _require_asyncio(self.name)
         import uvicorn
 
         app: Any = self.app
@@ -125,11 +120,22 @@ class Uvicorn:
             ) from None
 
 
+def _require_asyncio(name: str) -> None:
+    """Uvicorn has no trio support: say so, and what to use instead, at its start."""
+    if backend_name() != "asyncio":
+        raise ConfigError(
+            name,
+            f"Uvicorn runs on asyncio only, but this supervisor runs on {backend_name()}",
+            "use super_visor.procs.Hypercorn(app), which serves on asyncio and trio, "
+            "or run the supervisor with backend='asyncio'",
+        )
+
+
 def _init_server(
     server: Uvicorn | Hypercorn, app: object, host: str, port: int, name: str, grace: float
 ) -> None:
     """The settings both servers share; *grace* is the drain, the supervisor gets a reserve."""
-    check_seconds(name, "grace", grace)
+    valid(name, check_seconds("grace", grace))
     server.app = app
     server.host = host
     server.port = port

@@ -3,7 +3,8 @@
 Why a process group (PITFALLS 13): ``kill()`` reaches only the direct child, so a shell
 script's children or a server's workers would be orphaned. The child is started in a new
 session (``start_new_session=True``: a new session and process group whose id is the child's
-pid), and every signal goes to the whole group with `os.killpg`.
+pid), and every signal goes to the whole group with `os.killpg` (the helpers are in
+``_pgroup``).
 
 The stop, in order:
 
@@ -22,7 +23,6 @@ process is killed with SIGKILL; see docs/how-to/real-procs.md.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import signal
@@ -32,8 +32,10 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from .._errors import ConfigError, StartupError
-from ._common import FORCE_RESERVE, check_seconds
+from .._validate import check_seconds, valid
+from ._common import FORCE_RESERVE
 from ._output import OutputRing
+from ._pgroup import signal_group, wait_group_gone
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -48,9 +50,6 @@ __all__ = ("Command", "CommandFailed")
 #: Bound on the shielded clean-up: after SIGKILL a reap takes microseconds, unless the child
 #: is in uninterruptible sleep (a dead NFS mount), which nothing can shorten (anyio #757).
 _CLEANUP_TIMEOUT = 5.0
-#: How often, and how long, the clean-up checks that the killed group is gone.
-_GONE_POLL = 0.005
-_GONE_TIMEOUT = 1.0
 #: How long the pumps may go on reading after the group was killed (buffered output).
 _DRAIN_TIMEOUT = 1.0
 
@@ -148,7 +147,7 @@ class Command:
                 f"argv must be a non-empty list of arguments, got {argv!r}",
                 "pass e.g. Command(['redis-server', '--port', '6380'], name='redis')",
             )
-        check_seconds(name, "grace", grace)
+        valid(name, check_seconds("grace", grace))
         self.argv = tuple(os.fspath(arg) for arg in argv)
         self.name = name
         self.env = None if env is None else dict(env)
@@ -168,8 +167,8 @@ class Command:
     def __repr__(self) -> str:
         return f"Command({list(self.argv)!r}, name={self.name!r})"
 
-    async def run_proc(self, token: CancellationToken, /) -> object:
-        output = OutputRing(self.logger, self.keep_lines)
+    async def _spawn(self) -> Process:
+        """Start the child as the leader of a new process group (see the module docstring)."""
         process = await anyio.open_process(
             self.argv,
             stdin=subprocess.DEVNULL,
@@ -178,6 +177,11 @@ class Command:
             start_new_session=True,
         )
         self.pid = process.pid
+        return process
+
+    async def run_proc(self, token: CancellationToken, /) -> object:
+        output = OutputRing(self.logger, self.keep_lines)
+        process = await self._spawn()
         run = _Run(self, process, output)
         try:
             async with anyio.create_task_group() as pumps:
@@ -245,13 +249,16 @@ class _Run:
                 race.start_soon(watch_exit)
         if found:
             return found[0]
+        raise self._not_ready(probe)
+
+    def _not_ready(self, probe: Probe) -> StartupError:
         returncode = self.process.returncode
         if returncode is not None:
             problem = f"{describe_exit(returncode)} before {probe!r} passed"
         else:
             problem = f"{probe!r} did not pass within {probe.timeout:g}s (its timeout)"
         name = self.command.name
-        raise StartupError(name, f"command {problem}; last output:\n{self.output.tail()}")
+        return StartupError(name, f"command {problem}; last output:\n{self.output.tail()}")
 
     async def _wind_down(self) -> None:
         """Signal the group (the child, or what it left behind), wait, then SIGKILL it."""
@@ -286,53 +293,3 @@ class _Run:
         if not clean:
             raise CommandFailed(self.command.name, returncode, self.output.lines)
         return returncode
-
-
-async def wait_group_gone(pgid: int) -> None:
-    """Return once no process of group *pgid* still runs (after a SIGKILL: a few ms at most).
-
-    Polling, because there is no event for the death of a process that is not our child;
-    without this wait a grandchild could still be dying when the proc has already returned.
-    Bounded by `_GONE_TIMEOUT`: past it the SIGKILL is on its way and the kernel finishes.
-    """
-    with anyio.move_on_after(_GONE_TIMEOUT):
-        while group_running(pgid):  # noqa: ASYNC110 (no event exists for it, see above)
-            await anyio.sleep(_GONE_POLL)
-
-
-def group_running(pgid: int) -> bool:
-    """Whether a process of group *pgid* still runs code (zombies do not count).
-
-    A killed grandchild is a zombie until init reaps it, and an init that does not reap
-    (our own process as PID 1 of a container) would keep it one for good, so "the group
-    exists" is not enough: on Linux, /proc tells the states apart.
-    """
-    try:
-        os.killpg(pgid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return True  # no procfs: the group exists, count it as running
-    for entry in entries:
-        if entry.isdigit() and _proc_state_in_group(entry, pgid) not in (None, "Z", "X"):
-            return True
-    return False
-
-
-def _proc_state_in_group(pid: str, pgid: int) -> str | None:
-    """The state letter of process *pid* if it belongs to group *pgid*, else None."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None  # gone meanwhile
-    return fields[0] if int(fields[2]) == pgid else None
-
-
-def signal_group(pgid: int, signum: int) -> None:
-    """Send *signum* to process group *pgid*; a group that is gone already is fine."""
-    # PermissionError: macOS answers so for a group left with zombies only.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signum)

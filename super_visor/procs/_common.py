@@ -8,17 +8,14 @@ is *constructed*, never at import).
 from __future__ import annotations
 
 import importlib
-import math
 from typing import TYPE_CHECKING
 
 import anyio
 
-from .._errors import ConfigError
-
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ("FORCE_RESERVE", "MissingExtraError", "backend_name", "check_seconds", "require")
+__all__ = ("FORCE_RESERVE", "MissingExtraError", "backend_name", "require")
 
 #: Seconds an adapter asks the supervisor for on top of its own grace. An adapter that
 #: forces its work itself when its grace runs out (SIGKILL, cancelled requests, an abandoned
@@ -65,20 +62,3 @@ def backend_name() -> str:
     """
     module = anyio.get_cancelled_exc_class().__module__
     return "asyncio" if module.startswith("asyncio") else module.partition(".")[0]
-
-
-def check_seconds(path: str, field: str, value: float, *, positive: bool = False) -> None:
-    """Reject NaN, infinity, negatives (and zero when *positive*) with a `ConfigError`."""
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value > 0 if positive else value >= 0)
-    )
-    if not ok:
-        bound = "> 0" if positive else ">= 0"
-        raise ConfigError(
-            path,
-            f"{field} must be a finite number of seconds {bound}, got {value!r}",
-            f"pass e.g. {field}=5.0",
-        )

@@ -12,7 +12,7 @@ import anyio
 
 from .._errors import ConfigError
 from .._proc import function_name
-from ._common import check_seconds
+from .._validate import check_seconds, valid
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -74,8 +74,8 @@ class Periodic:
         grace: float | None = None,
     ) -> None:
         self.name = name or function_name(fn) or "periodic"
-        check_seconds(self.name, "every", every, positive=True)
-        check_seconds(self.name, "jitter", jitter)
+        valid(self.name, check_seconds("every", every, positive=True))
+        valid(self.name, check_seconds("jitter", jitter))
         if jitter >= every:
             raise ConfigError(
                 self.name,
@@ -83,7 +83,7 @@ class Periodic:
                 "pass e.g. jitter=every / 10",
             )
         if grace is not None:
-            check_seconds(self.name, "grace", grace)
+            valid(self.name, check_seconds("grace", grace))
         self.fn = fn
         self.args = args
         self.every = every

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from .._errors import ConfigError
-from ._common import check_seconds
+from .._validate import check_seconds, valid
 
 if TYPE_CHECKING:
     from ._output import OutputRing
@@ -43,7 +43,7 @@ class Probe:
     timeout: float
 
     def __init__(self, timeout: float) -> None:
-        check_seconds(type(self).__name__, "timeout", timeout, positive=True)
+        valid(type(self).__name__, check_seconds("timeout", timeout, positive=True))
         self.timeout = timeout
 
     async def wait_ready(self, output: OutputRing) -> object:
@@ -54,7 +54,7 @@ class Probe:
 class _PollingProbe(Probe):
     def __init__(self, timeout: float, interval: float) -> None:
         super().__init__(timeout)
-        check_seconds(type(self).__name__, "interval", interval, positive=True)
+        valid(type(self).__name__, check_seconds("interval", interval, positive=True))
         self.interval = interval
 
     async def wait_ready(self, output: OutputRing) -> object:

@@ -14,17 +14,21 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, TypeAlias, final
 
 import anyio
 
 from .._proc import function_name
-from ._common import FORCE_RESERVE, check_seconds
+from .._validate import check_seconds, valid
+from ._common import FORCE_RESERVE
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .._token import CancellationToken
+
+    #: What ``fn`` returned or raised, as ``(value, error)``; empty while it runs.
+    _Outcome: TypeAlias = list[tuple[object, BaseException | None]]
 
 __all__ = ("Thread", "ThreadAbandoned")
 
@@ -82,7 +86,7 @@ class Thread:
         grace: float = 5.0,
     ) -> None:
         self.name = name or function_name(fn) or "thread"
-        check_seconds(self.name, "grace", grace)
+        valid(self.name, check_seconds("grace", grace))
         self.fn = fn
         self.args = args
         self.stop_after = grace
@@ -96,26 +100,9 @@ class Thread:
 
     async def run_proc(self, token: CancellationToken, /) -> object:
         stop = threading.Event()
-        outcome: list[tuple[bool, object]] = []
+        outcome: _Outcome = []
         finished, notify = socket.socketpair()
-
-        def target() -> None:
-            try:
-                outcome.append((True, self.fn(stop, *self.args)))
-            except BaseException as exc:  # noqa: BLE001 (carried to the proc, which raises it)
-                outcome.append((False, exc))
-            finally:
-                notify.close()  # wakes the proc: its end becomes readable (EOF)
-
-        thread = self.thread = threading.Thread(
-            target=target, name=f"super_visor.procs.{self.name}", daemon=True
-        )
-        try:
-            thread.start()
-        except BaseException:
-            finished.close()
-            notify.close()  # the thread never ran, so nothing else closes its end
-            raise
+        thread = self._start(stop, outcome, finished, notify)
         try:
             with token.cancel_scope():
                 await anyio.wait_readable(finished)
@@ -131,16 +118,52 @@ class Thread:
         # The function has returned and the thread is past its last line: reap it, so no
         # thread of ours outlives the proc (a join of a finishing thread does not block).
         thread.join(timeout=1.0)
-        ok, value = outcome[0]
-        if ok:
+        return self._result(*outcome[0])
+
+    def _start(
+        self,
+        stop: threading.Event,
+        outcome: _Outcome,
+        finished: socket.socket,
+        notify: socket.socket,
+    ) -> threading.Thread:
+        """Start ``fn`` in a daemon thread that records its outcome, then closes *notify*."""
+
+        def target() -> None:
+            try:
+                outcome.append((self.fn(stop, *self.args), None))
+            except BaseException as exc:  # noqa: BLE001 (carried to the proc, which raises it)
+                outcome.append((None, exc))
+            finally:
+                notify.close()  # wakes the proc: its end becomes readable (EOF)
+
+        thread = self.thread = threading.Thread(
+            target=target, name=f"super_visor.procs.{self.name}", daemon=True
+        )
+        try:
+            thread.start()
+        except BaseException:
+            finished.close()
+            notify.close()  # the thread never ran, so nothing else closes its end
+            raise
+        return thread
+
+    def _result(self, value: object, error: BaseException | None) -> object:
+        """What ``fn`` returned, or what it raised, raised again in the proc.
+
+        A `BaseException` that is not an `Exception` (``SystemExit`` in the thread) is
+        wrapped: raised as itself it would escape the supervisor, which turns only an
+        `Exception` into the proc's outcome.
+        """
+        if error is None:
             return value
-        if isinstance(value, Exception):
-            raise value
-        msg = f"thread {self.name!r} ended with {value!r}"
-        raise RuntimeError(msg) from value  # type: ignore[misc]
+        if isinstance(error, Exception):
+            raise error
+        msg = f"thread {self.name!r} ended with {error!r}"
+        raise RuntimeError(msg) from error
 
     async def _stop(
-        self, stop: threading.Event, finished: socket.socket, outcome: list[tuple[bool, object]]
+        self, stop: threading.Event, finished: socket.socket, outcome: _Outcome
     ) -> None:
         stop.set()
         with anyio.move_on_after(self.stop_after):

@@ -1,0 +1,102 @@
+"""A deeply nested tree is described and configured without a Python frame per level.
+
+Everything that looks at a whole tree (the builder's duplicate check, ``tree``/``plan``, the
+configuration, the live console's rows) goes through the iterative ``Supervisor.walk``. Each
+test runs the code under a recursion limit only `HEADROOM` frames above its own depth, with
+a tree nested deeper than that: a walk that recursed once per level would fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from super_visor import Supervisor, SupervisorBuilder
+from super_visor._config import Settings, proc_variable
+from super_visor._console import TreeView
+from super_visor._plan import format_plan, format_tree, shutdown_bound
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from types import FrameType
+
+    from super_visor import CancellationToken
+
+#: Frames the code under test may use: plenty for iterating, too few to recurse per level.
+HEADROOM = 150
+#: Supervisors in the chain, nested one inside the next.
+LEVELS = 2 * HEADROOM
+
+
+async def idle(token: CancellationToken) -> None:
+    await token.wait()
+
+
+@contextlib.contextmanager
+def headroom() -> Iterator[None]:
+    """Allow the caller's block at most `HEADROOM` frames more than the caller has now."""
+    depth = 0
+    frame: FrameType | None = sys._getframe(2)  # the caller's (1 is contextmanager's)
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(depth + HEADROOM)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+@pytest.fixture(scope="module")
+def chain() -> Supervisor:
+    """``s<LEVELS-1>/.../s1/s0``, each level with a leaf proc of grace 1s beside it.
+
+    Built bottom-up, adding each built supervisor to the next builder, as an application
+    composes supervisors; under `headroom`, so the builder is checked too.
+    """
+    with headroom():
+        sup = SupervisorBuilder("s0").add_proc(idle, name="leaf", grace=1).build()
+        for level in range(1, LEVELS):
+            builder = SupervisorBuilder(f"s{level}").add_proc(sup)
+            sup = builder.add_proc(idle, name="leaf", grace=1).build()
+    return sup
+
+
+def test_walk_reaches_the_deepest_proc(chain: Supervisor) -> None:
+    with headroom():
+        deepest = max(chain.walk(), key=lambda entry: entry.depth)
+
+    assert deepest.depth == LEVELS - 1
+    assert deepest.path.endswith("s1/s0/leaf")
+
+
+def test_tree_and_plan_describe_every_level(chain: Supervisor) -> None:
+    with headroom():
+        tree, plan, bound = format_tree(chain), format_plan(chain), shutdown_bound(chain)
+
+    assert len(tree.splitlines()) == 1 + 2 * LEVELS - 1  # the root, then its procs
+    assert bound == LEVELS  # one leaf of 1s per level, stopped one after the other
+    assert f"worst-case shutdown: {LEVELS}s" in plan
+
+
+def test_settings_apply_to_the_deepest_proc(chain: Supervisor) -> None:
+    deepest = max(chain.walk(), key=lambda entry: entry.depth)
+    environ = {proc_variable(deepest.path, "grace"): "7"}
+
+    with headroom():
+        settings = Settings.load(chain, env_file=None, environ=environ)
+        applied = settings.apply(chain)
+        resolved = list(settings.resolved(applied))
+
+    assert max(applied.walk(), key=lambda entry: entry.depth).spec.grace == 7
+    assert (deepest.path, "grace", 7.0, "environment") in resolved
+
+
+def test_console_has_a_row_per_proc(chain: Supervisor) -> None:
+    with headroom():
+        view = TreeView(chain, clock=lambda: 0.0)
+
+    assert len(view._rows) == 2 * LEVELS - 1
