@@ -15,6 +15,7 @@ from ._events import EventHub
 from ._handle import RunHandle, run_in_background
 from ._signals import run_with_signals
 from ._token import CancellationToken
+from ._validate import check_callback, valid
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -149,8 +150,6 @@ class Supervisor:
 
         .. versionadded:: 0.1
         """
-        from ._validate import check_callback, valid
-
         for callback in callbacks:
             valid(self.name, check_callback(callback, "with_callbacks"))
         return self._replace(callbacks=(*self._callbacks, *callbacks))
