@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import anyio
 
-from super_visor import Supervisor
+if TYPE_CHECKING:
+    from super_visor import Supervisor
 
 
 class ManualClock:

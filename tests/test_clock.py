@@ -14,6 +14,7 @@ from super_visor import (
     ProcStatus,
     Restart,
     RestartLimitExceeded,
+    Supervisor,
     SupervisorBuilder,
     SupervisorError,
 )
@@ -85,13 +86,19 @@ async def test_crashes_inside_the_window_trip_the_intensity_on_the_same_clock() 
         clock,
     )
     with pytest.raises(SupervisorError) as caught:
-        async with sup.running():
-            await crasher.crash_and_wait_for_the_next_run()
-            clock.advance(9.0)  # still inside the window: one restart more is too many
-            crasher.crash()
-            await anyio.sleep_forever()
+        await _crash_twice_within(sup, crasher, clock, seconds=9.0)
     assert caught.group_contains(RestartLimitExceeded)
     assert crasher.runs == 2
+
+
+async def _crash_twice_within(
+    sup: Supervisor, crasher: Crasher, clock: ManualClock, *, seconds: float
+) -> None:
+    async with sup.running():
+        await crasher.crash_and_wait_for_the_next_run()
+        clock.advance(seconds)  # still inside the window: one restart more is too many
+        crasher.crash()
+        await anyio.sleep_forever()  # the tree's failure cancels the block
 
 
 async def test_backoff_waits_on_the_clock_until_it_is_advanced() -> None:
