@@ -60,9 +60,9 @@ async def stop_slot(ctx: RunContext, slot: Slot, reason: str | None) -> None:
         await anyio.lowlevel.checkpoint()
         if not slot.live:
             return
-    grace = slot.spec.grace
+    spec = slot.spec
     task = _task(slot)
-    with anyio.move_on_after(math.inf if grace is None else grace):
+    with anyio.move_on_after(math.inf if spec.grace is None else spec.grace + spec.force_reserve):
         await task.wait()
     if slot.live:
         await _force(ctx, slot, task)

@@ -56,6 +56,11 @@ class ProcSpec:
     backoff: Backoff | None
     #: ``proc`` when it is a nested `Supervisor` (resolved once, at build), else None.
     nested: Supervisor | None = None
+    #: Seconds the supervisor waits after ``grace`` before it forces the proc: room for a
+    #: proc that enforces its grace itself (SIGKILL, a drain) to do so and report cleanly.
+    force_reserve: float = 0.0
+    #: Seconds after the force-cancel before a proc that survives it is abandoned.
+    abandon_after: float = 10.0
 
 
 def given_options(

@@ -139,6 +139,7 @@ class _Chain:
 def _new_attempt(slot: Slot, proc: SupportsRunProc | ResourceScope) -> Attempt:
     token = CancellationToken()
     token._on_ready = slot.mark_ready
+    token._grace = slot.spec.grace
     wait_ready = slot.spec.wait_ready
     gates = _gates_by_product(proc) if wait_ready is None else wait_ready
     attempt = slot.attempt = Attempt(token, gates=gates)

@@ -35,6 +35,7 @@ class CancellationToken:
         "_cancelled",
         "_children",
         "_event",
+        "_grace",
         "_on_cancel",
         "_on_ready",
         "_ready",
@@ -53,6 +54,9 @@ class CancellationToken:
         self._on_ready: Callable[[object], None] | None = None
         self._ready = False
         self._ready_value: object = None
+        #: The grace in force for the proc holding this token (set by its supervisor, after
+        #: every override); adapters that enforce their grace themselves read it.
+        self._grace: float | None = None
 
     def __repr__(self) -> str:
         state = f"cancelled, reason={self._reason!r}" if self._cancelled else "active"
