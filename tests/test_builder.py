@@ -23,8 +23,8 @@ from super_visor import (
     SupervisorError,
 )
 
-from .procs import Completes, NeverReady, Recorder, Stubborn
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import Completes, NeverReady, Recorder, Stubborn
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 class Idle(ManagedProc):

@@ -16,8 +16,8 @@ from super_visor import (
     SupervisorReport,
 )
 
-from .procs import FailsBeforeReady, Recorder
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import FailsBeforeReady, Recorder
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 def _report() -> SupervisorReport:

@@ -13,7 +13,7 @@ from super_visor import (
     SupervisorError,
 )
 
-from .procs import (
+from .fakes import (
     Completes,
     FailsBeforeReady,
     FailsLater,
@@ -22,7 +22,7 @@ from .procs import (
     Stubborn,
     recording_fn,
 )
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 class PaymentDeclined(Exception):

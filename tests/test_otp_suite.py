@@ -34,7 +34,7 @@ from super_visor import (
     SupervisorError,
 )
 
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 from .test_restarts import Boom, Worker
 
 if TYPE_CHECKING:

@@ -37,7 +37,7 @@ from super_visor import (
     SupervisorReport,
 )
 
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 from .strategies import Journal, Kind, Leaf, Node, instantiate, trees, walk
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ import pytest
 
 from super_visor import ProcStatus, SupervisorBuilder, SupervisorError
 
-from .procs import Completes, FailsBeforeReady, FailsLater, Gate, Recorder
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import Completes, FailsBeforeReady, FailsLater, Gate, Recorder
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 class BodyError(Exception):

@@ -9,8 +9,8 @@ import pytest
 
 from super_visor import CancellationToken, ProcStatus, SupervisorBuilder, SupervisorError
 
-from .procs import Completes, FailsLater, Lingerer, Recorder, Shielded, Stubborn
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import Completes, FailsLater, Lingerer, Recorder, Shielded, Stubborn
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 STUCK = "still running after it was force-cancelled"
 
@@ -350,7 +350,7 @@ async def test_proc_surviving_force_is_reported_with_its_stack_until_it_ends(
     assert len(stuck) == 3  # repeated every interval until released, then no more
     for message in stuck:
         assert message.startswith("app/stuck: ")
-        assert "procs.py" in message
+        assert "fakes.py" in message
         assert "in run_proc" in message
     assert handle.report["stuck"].status is ProcStatus.FORCED
     assert log.index("unshielded stuck") < log.index("stopping before")

@@ -14,7 +14,7 @@ from super_visor import (
     SupervisorReport,
 )
 
-from .procs import (
+from .fakes import (
     Completes,
     FailsBeforeReady,
     Gate,
@@ -23,7 +23,7 @@ from .procs import (
     recording_fn,
     serve_until,
 )
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 async def test_procs_start_in_declared_order() -> None:

@@ -7,8 +7,8 @@ import pytest
 
 from super_visor import CancellationToken, SupervisorBuilder
 
-from .procs import Gate
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import Gate
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 def test_new_token_is_not_cancelled_and_has_no_reason() -> None:

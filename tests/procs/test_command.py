@@ -12,7 +12,7 @@ import pytest
 from super_visor import ProcStatus, StartupError, SupervisorBuilder, SupervisorError
 from super_visor.procs import Command, CommandFailed, LogLineProbe
 
-from ..procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 from .helpers import alive, python, read_pids
 
 if TYPE_CHECKING:

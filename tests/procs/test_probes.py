@@ -11,7 +11,7 @@ import pytest
 from super_visor import ConfigError, StartupError, SupervisorBuilder, SupervisorError
 from super_visor.procs import Command, FileProbe, HttpProbe, LogLineProbe, TcpProbe
 
-from ..procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 from .helpers import python
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from super_visor import (
 )
 from super_visor.procs import Periodic, PeriodicStats
 
-from ..procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 async def test_calls_on_schedule_and_returns_its_statistics() -> None:

@@ -10,7 +10,7 @@ import pytest
 from super_visor import ProcStatus, SupervisorBuilder, SupervisorError
 from super_visor.procs import Thread, ThreadAbandoned
 
-from ..procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 async def test_the_stop_flag_ends_the_function_and_its_value_is_the_result() -> None:

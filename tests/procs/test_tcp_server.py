@@ -10,7 +10,7 @@ import pytest
 from super_visor import ProcStatus, SupervisorBuilder, SupervisorError
 from super_visor.procs import TcpServer
 
-from ..procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 if TYPE_CHECKING:
     from anyio.abc import SocketStream

@@ -28,7 +28,7 @@ from super_visor import (
 )
 from super_visor.procs import Hypercorn, MissingExtraError, Uvicorn
 
-from ..procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
