@@ -35,7 +35,7 @@ from super_visor import (
 )
 
 from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
-from .test_restarts import Boom, Worker
+from .test_factories import Boom, Worker
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
