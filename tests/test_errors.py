@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import anyio
 import pytest
 
 from super_visor import (
@@ -161,7 +160,7 @@ async def test_every_failed_proc_is_in_the_error_with_a_note_naming_its_path() -
         .build()
     )
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:
+    with pytest.raises(SupervisorError) as info:
         async with sup.running() as handle:
             handle.shutdown("test over")
 

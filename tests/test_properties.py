@@ -43,7 +43,7 @@ from .strategies import Journal, Kind, Leaf, Node, instantiate, trees, walk
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-#: Bounds one example (the slowest tree stops in well under a second).
+#: The hang guard of one example (the slowest tree stops in well under a second).
 EXAMPLE_TIMEOUT: Final = 10.0
 
 #: Examples per property and backend; raise it (``SUPER_VISOR_EXAMPLES=1000``) to hunt bugs.
@@ -241,6 +241,7 @@ def note_statistics(report: SupervisorReport, error: SupervisorError | None) -> 
         event(f"some proc {status.value}")
 
 
+@pytest.mark.hang_guard(EXAMPLE_TIMEOUT)
 @PROPERTY_SETTINGS
 @given(tree=trees(), app_time=st.sampled_from([0.0, 0.005, 0.02]), nest_builders=st.booleans())
 async def test_running_then_shutdown(tree: Node, app_time: float, nest_builders: bool) -> None:
@@ -254,15 +255,14 @@ async def test_running_then_shutdown(tree: Node, app_time: float, nest_builders:
     sup = instantiate(tree, journal, nest_builders=nest_builders).build()
     handle: RunHandle | None = None
     error: SupervisorError | None = None
-    with anyio.fail_after(EXAMPLE_TIMEOUT):
-        try:
-            async with sup.running() as handle:
-                await anyio.sleep(app_time)
-                handle.shutdown("test over")
-            report = handle.report
-        except SupervisorError as exc:
-            error = exc
-            report = exc.report
+    try:
+        async with sup.running() as handle:
+            await anyio.sleep(app_time)
+            handle.shutdown("test over")
+        report = handle.report
+    except SupervisorError as exc:
+        error = exc
+        report = exc.report
     check_invariants(tree, journal, report, error, handle)
     note_statistics(report, error)
 
@@ -275,6 +275,7 @@ def ends_itself(tree: Node) -> bool:
     )
 
 
+@pytest.mark.hang_guard(EXAMPLE_TIMEOUT)
 @PROPERTY_SETTINGS
 @given(tree=trees())
 async def test_start_until_a_proc_ends(tree: Node) -> None:
@@ -283,12 +284,11 @@ async def test_start_until_a_proc_ends(tree: Node) -> None:
     journal = Journal()
     sup = instantiate(tree, journal).build()
     error: SupervisorError | None = None
-    with anyio.fail_after(EXAMPLE_TIMEOUT):
-        try:
-            report = await sup.start(handle_signals=False)
-        except SupervisorError as exc:
-            error = exc
-            report = exc.report
+    try:
+        report = await sup.start(handle_signals=False)
+    except SupervisorError as exc:
+        error = exc
+        report = exc.report
     check_invariants(tree, journal, report, error)
     note_statistics(report, error)
     assert "root/" in report.reason, report.reason  # a proc (named by its path) stopped it
@@ -316,7 +316,7 @@ async def test_not_started_nested_supervisor_lists_its_procs() -> None:
         )
     )
     sup = instantiate(tree, Journal()).build()
-    with anyio.fail_after(EXAMPLE_TIMEOUT), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         await sup.start(handle_signals=False)
     report = caught.value.report
     assert report["sup1"].status is ProcStatus.NOT_STARTED
@@ -351,7 +351,7 @@ async def test_gate_raising_after_stop_requested_is_a_startup_error() -> None:
         .add_proc(gate, wait_ready=True)
         .build()
     )
-    with anyio.fail_after(EXAMPLE_TIMEOUT), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         await sup.start(handle_signals=False)
     error = caught.value.report["gate"].error
     assert isinstance(error, StartupError), repr(error)
