@@ -19,9 +19,8 @@ from super_visor import (
     SupervisorError,
 )
 
-from .fakes import FailsBeforeReady, Gate, NeverReady, Recorder, recording_fn
+from .fakes import Boom, FailsBeforeReady, Gate, NeverReady, Recorder, Worker, recording_fn
 from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
-from .test_factories import Boom, Worker
 
 if TYPE_CHECKING:
     from super_visor import Supervisor

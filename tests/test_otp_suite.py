@@ -34,8 +34,8 @@ from super_visor import (
     SupervisorError,
 )
 
+from .fakes import Boom, Worker
 from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
-from .test_factories import Boom, Worker
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
