@@ -2,22 +2,98 @@
 
 from __future__ import annotations
 
+import functools
 import gc
+import inspect
 import os
 import signal
 import threading
-from typing import TYPE_CHECKING
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Final
 
+import anyio
 import pytest
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Awaitable, Callable, Generator, Iterator
+
+#: Seconds an async test may run before the hang guard cancels it (see `pytest_pyfunc_call`).
+HANG_GUARD: Final = 30.0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "hang_guard(seconds): cancel this async test after *seconds* instead of the default "
+        f"{HANG_GUARD:g} (for a @given test: each example)",
+    )
 
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Every async test runs on asyncio and on trio."""
     return str(request.param)
+
+
+def _guard_seconds(item: pytest.Function) -> float:
+    marker = item.get_closest_marker("hang_guard")
+    if marker is None:
+        return HANG_GUARD
+    (seconds,) = marker.args
+    return float(seconds)
+
+
+def _guarded(
+    test: Callable[..., Awaitable[object]], seconds: float, nodeid: str
+) -> Callable[..., Awaitable[object]]:
+    """*test*, run under ``fail_after(seconds)`` in the task that runs it."""
+    reason = (
+        f"{nodeid} still running after {seconds:g} s: it hangs, or give it longer with "
+        "@pytest.mark.hang_guard(seconds)"
+    )
+
+    @functools.wraps(test)
+    async def guarded(**kwargs: object) -> object:
+        with anyio.fail_after(seconds, reason=reason):
+            return await test(**kwargs)
+
+    return guarded
+
+
+@contextmanager
+def _replaced(owner: object, attribute: str, value: object) -> Iterator[None]:
+    saved = getattr(owner, attribute)
+    setattr(owner, attribute, value)
+    try:
+        yield
+    finally:
+        setattr(owner, attribute, saved)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> Generator[None, object, object]:
+    """Guard every async test with ``fail_after``, so a hang fails in seconds, not at CI's limit.
+
+    The cancel scope must be entered by the task that runs the test body. An async autouse
+    fixture cannot do it: the anyio plugin runs fixtures and the test one after the other in
+    one runner task, so a scope held open across the fixture's ``yield`` cancels the test but
+    is exited out of order (asyncio: the runner task dies; trio: the run hangs). Instead the
+    plugin's own ``pytest_pyfunc_call``, which runs inside this wrapper, is handed a wrapped
+    test function. A hypothesis ``@given`` test calls into the runner once per example, so
+    there each example is guarded, through hypothesis' ``inner_test`` hook for plugins.
+    """
+    if "anyio_backend" not in pyfuncitem.funcargs:
+        return (yield)
+    hypothesis = getattr(pyfuncitem.obj, "hypothesis", None)
+    owner, attribute = (pyfuncitem, "obj") if hypothesis is None else (hypothesis, "inner_test")
+    test = getattr(owner, attribute)
+    # A hypothesis test run before (on the other backend) still holds the anyio plugin's wrapper.
+    test = getattr(test, "_anyio_original_func", test)
+    if not inspect.iscoroutinefunction(test):
+        return (yield)
+    guarded = _guarded(test, _guard_seconds(pyfuncitem), pyfuncitem.nodeid)
+    with _replaced(owner, attribute, guarded):
+        return (yield)
 
 
 def _open_fds() -> set[int]:

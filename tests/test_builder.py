@@ -23,8 +23,8 @@ from super_visor import (
     SupervisorError,
 )
 
-from .procs import Completes, NeverReady, Recorder, Stubborn
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import Completes, NeverReady, Recorder, Stubborn
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 class Idle(ManagedProc):
@@ -478,7 +478,7 @@ async def test_ready_timeout_precedence(
         .build()
     )
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:
+    with pytest.raises(SupervisorError) as info:
         await sup.start(handle_signals=False)
 
     error = info.value.report["gate"].error
@@ -498,9 +498,8 @@ async def test_grace_precedence(
     sup = SupervisorBuilder("app", grace=0.01).add_proc(proc, grace=keyword).build()
     caplog.set_level(logging.WARNING, logger="super_visor")
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            handle.shutdown("test over")
+    async with sup.running() as handle:
+        handle.shutdown("test over")
 
     assert handle.report["stubborn"].status is ProcStatus.FORCED
     assert f"app/stubborn: still running after its grace of {expected}" in caplog.text
@@ -515,11 +514,10 @@ async def test_wait_ready_attribute_gates_and_keyword_overrides_it() -> None:
         .build()
     )
 
-    with anyio.fail_after(10):
-        with pytest.raises(SupervisorError) as info:
-            await gated.start(handle_signals=False)
-        async with not_gated.running() as handle:
-            handle.shutdown("test over")
+    with pytest.raises(SupervisorError) as info:
+        await gated.start(handle_signals=False)
+    async with not_gated.running() as handle:
+        handle.shutdown("test over")
 
     assert isinstance(info.value.report["g"].error, StartupError)
     assert handle.report["g"].status is ProcStatus.STOPPED
@@ -540,12 +538,11 @@ async def test_significant_attribute_is_used_and_keyword_overrides_it() -> None:
         .build()
     )
 
-    with anyio.fail_after(10):
-        async with by_attribute.running() as handle:
-            await anyio.wait_all_tasks_blocked()
-            assert not handle.stopped
-            handle.shutdown("test over")
-        report = await by_keyword.start(handle_signals=False)
+    async with by_attribute.running() as handle:
+        await anyio.wait_all_tasks_blocked()
+        assert not handle.stopped
+        handle.shutdown("test over")
+    report = await by_keyword.start(handle_signals=False)
 
     assert handle.report.reason == "test over"
     assert handle.report["one_shot"].status is ProcStatus.COMPLETED
@@ -569,9 +566,8 @@ async def test_default_names_come_from_class_and_function_names() -> None:
         .build()
     )
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            pass
+    async with sup.running() as handle:
+        pass
 
     names = [outcome.name for outcome in handle.report.outcomes]
     assert names == ["http_server", "web_server", "db", "metrics_exporter", "chosen"]

@@ -24,7 +24,7 @@ from super_visor import (
     SupervisorBuilder,
 )
 from super_visor._config import proc_variable
-from tests.procs import trio_worker_thread
+from tests.fakes import trio_worker_thread
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import anyio
 import pytest
 
 from super_visor import (
@@ -16,8 +15,8 @@ from super_visor import (
     SupervisorReport,
 )
 
-from .procs import FailsBeforeReady, Recorder
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import FailsBeforeReady, Recorder
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 def _report() -> SupervisorReport:
@@ -161,7 +160,7 @@ async def test_every_failed_proc_is_in_the_error_with_a_note_naming_its_path() -
         .build()
     )
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:
+    with pytest.raises(SupervisorError) as info:
         async with sup.running() as handle:
             handle.shutdown("test over")
 

@@ -44,9 +44,8 @@ async def test_a_full_lifecycle_in_order() -> None:
         .on_event(events.append)
         .build()
     )
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            handle.shutdown("test over")
+    async with sup.running() as handle:
+        handle.shutdown("test over")
     assert pairs(events) == [
         (K.STARTING, "app/db"),
         (K.READY, "app/db"),
@@ -88,7 +87,7 @@ async def test_a_failure_in_order() -> None:
         .on_event(events.append)
         .build()
     )
-    with anyio.fail_after(10), pytest.raises(SupervisorError):
+    with pytest.raises(SupervisorError):
         await sup.start(handle_signals=False)
     assert pairs(events) == [
         (K.STARTING, "app/db"),
@@ -125,10 +124,9 @@ async def test_a_restart_in_order() -> None:
     sup = (
         SupervisorBuilder("app").add_proc(flaky, restart=Restart.TRANSIENT).on_event(record).build()
     )
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            await back_up.wait()
-            handle.shutdown("test over")
+    async with sup.running() as handle:
+        await back_up.wait()
+        handle.shutdown("test over")
     # The first run raised before the supervisor saw it begin, so it was never READY.
     assert pairs(events) == [
         (K.STARTING, "app/flaky"),
@@ -163,9 +161,8 @@ async def test_a_raising_callback_is_logged_and_the_tree_goes_on(
         .build()
     )
     caplog.set_level(logging.ERROR, logger="super_visor")
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            handle.shutdown("test over")
+    async with sup.running() as handle:
+        handle.shutdown("test over")
     assert handle.report["web"].status is ProcStatus.STOPPED
     assert len(seen) == 6
     errors = [r for r in caplog.records if "an on_event callback raised" in r.getMessage()]
@@ -179,13 +176,12 @@ async def test_a_slow_reader_does_not_slow_the_tree_and_drops_are_counted(
 ) -> None:
     sup = SupervisorBuilder("app").add_proc(idle, name="web").build()
     caplog.set_level(logging.WARNING, logger="super_visor")
-    with anyio.fail_after(10):
-        async with sup.running() as handle, handle.events(buffer=2) as stream:
-            for n in range(5):  # the stream is not read while the tree works
-                await handle.start_child(idle, name=f"conn-{n}")
-            handle.shutdown("test over")
-            await handle.wait_stopped()
-            received = [event async for event in stream]
+    async with sup.running() as handle, handle.events(buffer=2) as stream:
+        for n in range(5):  # the stream is not read while the tree works
+            await handle.start_child(idle, name=f"conn-{n}")
+        handle.shutdown("test over")
+        await handle.wait_stopped()
+        received = [event async for event in stream]
     assert len(received) == 2  # the oldest ones: a consistent prefix
     assert (received[0].kind, received[0].path) == (K.STARTING, "app/conn-0")
     assert stream.dropped > 0

@@ -13,7 +13,7 @@ from super_visor import (
     SupervisorError,
 )
 
-from .procs import (
+from .fakes import (
     Completes,
     FailsBeforeReady,
     FailsLater,
@@ -22,7 +22,7 @@ from .procs import (
     Stubborn,
     recording_fn,
 )
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 class PaymentDeclined(Exception):
@@ -40,9 +40,8 @@ async def test_nested_supervisor_starts_its_children_in_order_as_its_step() -> N
         .build()
     )
 
-    with anyio.fail_after(10):
-        async with sup.running():
-            assert log == ["start a", "start x", "start y", "start b"]
+    async with sup.running():
+        assert log == ["start a", "start x", "start y", "start b"]
 
 
 async def test_nested_supervisor_stops_its_children_in_reverse_as_its_step() -> None:
@@ -56,9 +55,8 @@ async def test_nested_supervisor_stops_its_children_in_reverse_as_its_step() -> 
         .build()
     )
 
-    with anyio.fail_after(10):
-        async with sup.running():
-            pass
+    async with sup.running():
+        pass
 
     assert log[4:] == [
         "stopping b",
@@ -84,9 +82,8 @@ async def test_three_levels_start_in_pre_order_and_stop_in_reverse() -> None:
     )
     sup = SupervisorBuilder("app").add_proc(Recorder("a1", log)).add_proc(middle).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            pass
+    async with sup.running() as handle:
+        pass
 
     starts = [line for line in log if line.startswith("start ")]
     stops = [line for line in log if line.startswith("stopped ")]
@@ -106,9 +103,8 @@ async def test_nested_children_are_reported_as_a_tree() -> None:
     )
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log)).add_proc(inner).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            pass
+    async with sup.running() as handle:
+        pass
 
     report = handle.report
     assert [o.name for o in report.outcomes] == ["a", "inner"]
@@ -132,7 +128,7 @@ async def test_nested_failure_is_a_nested_supervisor_error_in_the_parents_error(
     )
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log)).add_proc(inner).build()
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:  # noqa: PT012
+    with pytest.raises(SupervisorError) as info:  # noqa: PT012
         async with sup.running():
             trigger.set()
             await anyio.sleep_forever()
@@ -172,7 +168,7 @@ async def test_nested_startup_failure_fails_the_parents_startup() -> None:
         .build()
     )
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:
+    with pytest.raises(SupervisorError) as info:
         await sup.start(handle_signals=False)
 
     report = info.value.report
@@ -203,11 +199,10 @@ async def test_except_star_with_the_users_exception_type_works_through_the_tree(
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log)).add_proc(inner).build()
     caught: list[BaseExceptionGroup[PaymentDeclined]] = []
 
-    with anyio.fail_after(10):
-        try:
-            await sup.start(handle_signals=False)
-        except* PaymentDeclined as group:
-            caught.append(group)
+    try:
+        await sup.start(handle_signals=False)
+    except* PaymentDeclined as group:
+        caught.append(group)
 
     assert len(caught) == 1
     matched = caught[0]
@@ -233,9 +228,8 @@ async def test_nested_builder_is_built_with_the_parent_and_runs() -> None:
     )
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log)).add_proc(inner).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            assert log == ["start a", "start x", "start y"]
+    async with sup.running() as handle:
+        assert log == ["start a", "start x", "start y"]
 
     assert log[3:] == ["stopped y", "stopped x", "stopping a", "stopped a"]
     assert handle.report["inner/x"].status is ProcStatus.STOPPED
@@ -246,9 +240,8 @@ async def test_nested_builder_with_proc_objects_runs_as_a_tree() -> None:
     inner = SupervisorBuilder("inner").add_proc(Recorder("x", log)).add_proc(Recorder("y", log))
     sup = SupervisorBuilder("app").add_proc(inner).add_proc(Recorder("b", log)).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            assert log == ["start x", "start y", "start b"]
+    async with sup.running() as handle:
+        assert log == ["start x", "start y", "start b"]
 
     assert [child.path for child in handle.report["inner"].children] == [
         "app/inner/x",
@@ -261,9 +254,8 @@ async def test_nested_supervisor_renamed_with_name_keyword_uses_the_new_path() -
     inner = SupervisorBuilder("inner").add_proc(Recorder("x", log)).build()
     sup = SupervisorBuilder("app").add_proc(inner, name="payments").build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            assert handle.ready_value("payments/x") is None
+    async with sup.running() as handle:
+        assert handle.ready_value("payments/x") is None
 
     assert handle.report["payments/x"].path == "app/payments/x"
 
@@ -275,9 +267,8 @@ async def test_nested_supervisor_without_grace_waits_for_its_childrens_graces() 
     # not take it, or it would be forced before its child's grace ran out.
     sup = SupervisorBuilder("app", grace=0.001).add_proc(inner).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            pass
+    async with sup.running() as handle:
+        pass
 
     assert handle.report["inner/x"].status is ProcStatus.FORCED
     assert handle.report["inner"].status is ProcStatus.STOPPED
@@ -288,9 +279,8 @@ async def test_nested_supervisor_with_its_own_grace_is_forced_after_it() -> None
     inner = SupervisorBuilder("inner").add_proc(Stubborn("x", log), grace=5.0).build()
     sup = SupervisorBuilder("app").add_proc(inner, grace=0.05).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            pass
+    async with sup.running() as handle:
+        pass
 
     assert handle.report["inner"].status is ProcStatus.FORCED
     assert handle.report["inner/x"].status is ProcStatus.FORCED
@@ -304,10 +294,9 @@ async def test_nested_significant_child_completing_ends_the_nested_supervisor() 
     keeper = Recorder("keeper", log)
     sup = SupervisorBuilder("app").add_proc(keeper).add_proc(inner).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            trigger.set()
-            report = await handle.wait_stopped()
+    async with sup.running() as handle:
+        trigger.set()
+        report = await handle.wait_stopped()
 
     assert report.reason == "proc 'app/inner' completed"
     assert report["inner/x"].status is ProcStatus.COMPLETED
@@ -320,9 +309,8 @@ async def test_stop_reason_reaches_nested_procs_tokens() -> None:
     inner = SupervisorBuilder("inner").add_proc(deep).build()
     sup = SupervisorBuilder("app").add_proc(inner).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            handle.shutdown("deploy")
+    async with sup.running() as handle:
+        handle.shutdown("deploy")
 
     assert deep.reason_seen == "deploy"
 
@@ -332,11 +320,10 @@ async def test_supervisor_runs_as_a_plain_proc_given_a_token() -> None:
     sup = SupervisorBuilder("inner").add_proc(Recorder("x", log)).build()
     token = CancellationToken()
 
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(sup.run_proc, token)
-            await anyio.wait_all_tasks_blocked()
-            assert log == ["start x"]
-            token.cancel("done")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sup.run_proc, token)
+        await anyio.wait_all_tasks_blocked()
+        assert log == ["start x"]
+        token.cancel("done")
 
     assert log == ["start x", "stopping x", "stopped x"]

@@ -34,8 +34,8 @@ from super_visor import (
     SupervisorError,
 )
 
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
-from .test_restarts import Boom, Worker
+from .fakes import Boom, Worker
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -85,11 +85,10 @@ async def exits_with_restart_limit(
 async def test_permanent_normal() -> None:
     """A permanent child is restarted even when it exits normally."""
     child1 = Worker("child1", [])
-    with anyio.fail_after(TIMEOUT):
-        async with sup_test(child1).running() as handle:
-            child1.complete()
-            await child1.wait_run(2)
-            assert not handle.stopped
+    async with sup_test(child1).running() as handle:
+        child1.complete()
+        await child1.wait_run(2)
+        assert not handle.stopped
     assert handle.report["child1"].restarts == 1
 
 
@@ -106,12 +105,11 @@ async def test_transient_normal() -> None:
         .add_proc(child1, restart=Restart.TRANSIENT, significant=False)
         .build()
     )
-    with anyio.fail_after(TIMEOUT):
-        async with sup.running() as h:
-            child1.complete("normal")
-            await child1.wait_ended(1)
-            await anyio.wait_all_tasks_blocked()
-            assert not h.stopped
+    async with sup.running() as h:
+        child1.complete("normal")
+        await child1.wait_ended(1)
+        await anyio.wait_all_tasks_blocked()
+        assert not h.stopped
     assert child1.runs == 1
     assert h.report["child1"].status is ProcStatus.COMPLETED
     assert h.report["child1"].restarts == 0
@@ -120,21 +118,19 @@ async def test_transient_normal() -> None:
 async def test_temporary_normal() -> None:
     """A temporary child is never restarted."""
     child1 = Worker("child1", [])
-    with anyio.fail_after(TIMEOUT):
-        async with sup_test(child1, restart=Restart.TEMPORARY, significant=False).running() as h:
-            child1.complete("normal")
-            await child1.wait_ended(1)
-            await anyio.wait_all_tasks_blocked()
+    async with sup_test(child1, restart=Restart.TEMPORARY, significant=False).running() as h:
+        child1.complete("normal")
+        await child1.wait_ended(1)
+        await anyio.wait_all_tasks_blocked()
     assert child1.runs == 1
     assert h.report["child1"].status is ProcStatus.COMPLETED
 
 
 async def test_permanent_abnormal() -> None:
     child1 = Worker("child1", [])
-    with anyio.fail_after(TIMEOUT):
-        async with sup_test(child1).running() as handle:
-            child1.crash()
-            await child1.wait_run(2)
+    async with sup_test(child1).running() as handle:
+        child1.crash()
+        await child1.wait_run(2)
     assert handle.report["child1"].restarts == 1
     assert handle.report["child1"].status is ProcStatus.STOPPED
 
@@ -142,10 +138,9 @@ async def test_permanent_abnormal() -> None:
 async def test_transient_abnormal() -> None:
     """A transient child is restarted when it exits abnormally."""
     child1 = Worker("child1", [])
-    with anyio.fail_after(TIMEOUT):
-        async with sup_test(child1, restart=Restart.TRANSIENT).running() as handle:
-            child1.crash()
-            await child1.wait_run(2)
+    async with sup_test(child1, restart=Restart.TRANSIENT).running() as handle:
+        child1.crash()
+        await child1.wait_run(2)
     assert handle.report["child1"].restarts == 1
 
 
@@ -167,7 +162,7 @@ async def test_temporary_abnormal() -> None:
             await anyio.wait_all_tasks_blocked()
             assert not handle.stopped
 
-    with anyio.fail_after(TIMEOUT), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         await scenario()
     assert child1.runs == 1
     assert caught.value.report["child1"].status is ProcStatus.FAILED
@@ -185,13 +180,12 @@ async def test_temporary_bystander(strategy: Strategy) -> None:
         .add_proc(child2, restart=Restart.TEMPORARY)
         .build()
     )
-    with anyio.fail_after(TIMEOUT):
-        async with sup.running() as handle:
-            child1.complete("normal")
-            await child1.wait_run(2)
-            await anyio.wait_all_tasks_blocked()
-            assert not handle.stopped
-            assert log[2:] == ["complete child1", "stop child2", "start child1"]
+    async with sup.running() as handle:
+        child1.complete("normal")
+        await child1.wait_run(2)
+        await anyio.wait_all_tasks_blocked()
+        assert not handle.stopped
+        assert log[2:] == ["complete child1", "stop child2", "start child1"]
     assert child2.runs == 1
     assert handle.report["child2"].status is ProcStatus.STOPPED
 
@@ -206,15 +200,14 @@ async def test_multiple_restarts() -> None:
     0.15 s. The sleep is what is under test: it spaces the restarts beyond the period.
     """
     child1 = Worker("child1", [])
-    with anyio.fail_after(TIMEOUT):
-        async with sup_test(child1, max_restarts=1, within=0.1).running() as handle:
+    async with sup_test(child1, max_restarts=1, within=0.1).running() as handle:
+        child1.crash()
+        for run in range(2, 5):
+            await child1.wait_run(run)
+            await anyio.sleep(0.15)
             child1.crash()
-            for run in range(2, 5):
-                await child1.wait_run(run)
-                await anyio.sleep(0.15)
-                child1.crash()
-            await child1.wait_run(5)
-            assert not handle.stopped
+        await child1.wait_run(5)
+        assert not handle.stopped
     assert handle.report["child1"].restarts == 4
 
 
@@ -303,12 +296,11 @@ async def test_one_for_all_other_child_fails_restart() -> None:
     child1 = Worker("child1", log)
     child2 = Worker("child2", log, fail_runs={2})
     sup = sup_test(child1, child2, strategy=Strategy.ONE_FOR_ALL, max_restarts=3)
-    with anyio.fail_after(TIMEOUT):
-        async with sup.running() as handle:
-            child1.crash()
-            await child2.wait_run(3)
-            await anyio.wait_all_tasks_blocked()
-            assert not handle.stopped
+    async with sup.running() as handle:
+        child1.crash()
+        await child2.wait_run(3)
+        await anyio.wait_all_tasks_blocked()
+        assert not handle.stopped
     assert log[2:9] == [
         "crash child1",
         "stop child2",
@@ -368,12 +360,11 @@ async def test_rest_for_one_other_child_fails_restart() -> None:
     child1 = Worker("child1", log)
     child2 = Worker("child2", log, fail_runs={2})
     sup = sup_test(child1, child2, strategy=Strategy.REST_FOR_ONE, max_restarts=3)
-    with anyio.fail_after(TIMEOUT):
-        async with sup.running() as handle:
-            child1.crash()
-            await child2.wait_run(3)
-            await anyio.wait_all_tasks_blocked()
-            assert not handle.stopped
+    async with sup.running() as handle:
+        child1.crash()
+        await child2.wait_run(3)
+        await anyio.wait_all_tasks_blocked()
+        assert not handle.stopped
     assert log[2:8] == [
         "crash child1",
         "stop child2",
@@ -395,14 +386,13 @@ async def test_simple_one_for_one() -> None:
         Worker("static", log)
     )
     workers = [Worker(f"w{n}", log) for n in range(3)]
-    with anyio.fail_after(TIMEOUT):
-        async with sup.build().running() as handle:
-            for worker in workers:
-                await handle.start_child(worker, restart=Restart.PERMANENT)
-            workers[1].crash()
-            await workers[1].wait_run(2)
-            await anyio.wait_all_tasks_blocked()
-            assert [w.runs for w in workers] == [1, 2, 1]
+    async with sup.build().running() as handle:
+        for worker in workers:
+            await handle.start_child(worker, restart=Restart.PERMANENT)
+        workers[1].crash()
+        await workers[1].wait_run(2)
+        await anyio.wait_all_tasks_blocked()
+        assert [w.runs for w in workers] == [1, 2, 1]
     assert handle.report["w1"].restarts == 1
 
 
@@ -429,28 +419,26 @@ async def test_child_adm() -> None:
     log: list[str] = []
     sup = sup_test(Worker("static", log))
     child = Worker("child1", log)
-    with anyio.fail_after(TIMEOUT):
-        async with sup.running() as handle:
-            await handle.start_child(child, restart=Restart.PERMANENT)
-            outcome = await handle.stop_child("child1")
-            assert outcome.status is ProcStatus.STOPPED
-            await anyio.wait_all_tasks_blocked()
-            assert child.runs == 1
-            with pytest.raises(KeyError):
-                await handle.stop_child("child1")
-            # The id is free again (OTP: delete_child, then start_child).
-            await handle.start_child(Worker("child1", log))
+    async with sup.running() as handle:
+        await handle.start_child(child, restart=Restart.PERMANENT)
+        outcome = await handle.stop_child("child1")
+        assert outcome.status is ProcStatus.STOPPED
+        await anyio.wait_all_tasks_blocked()
+        assert child.runs == 1
+        with pytest.raises(KeyError):
+            await handle.stop_child("child1")
+        # The id is free again (OTP: delete_child, then start_child).
+        await handle.start_child(Worker("child1", log))
 
 
 async def test_temporary_shutdown() -> None:
     """A temporary child terminated by the supervisor is forgotten: the same spec starts again."""
     log: list[str] = []
     sup = sup_test(Worker("static", log))
-    with anyio.fail_after(TIMEOUT):
-        async with sup.running() as handle:
-            for _ in range(2):
-                await handle.start_child(Worker("child1", log), restart=Restart.TEMPORARY)
-                await handle.stop_child("child1")
+    async with sup.running() as handle:
+        for _ in range(2):
+            await handle.start_child(Worker("child1", log), restart=Restart.TEMPORARY)
+            await handle.stop_child("child1")
     assert [o.name for o in handle.report.outcomes] == ["static"]
 
 
@@ -475,12 +463,11 @@ async def test_tree() -> None:
         .add_proc(supchild2, restart=Restart.PERMANENT)
         .build()
     )
-    with anyio.fail_after(TIMEOUT):
-        async with top.running() as handle:
-            child3.crash()
-            await child3.wait_run(6)
-            await anyio.wait_all_tasks_blocked()
-            assert not handle.stopped
+    async with top.running() as handle:
+        child3.crash()
+        await child3.wait_run(6)
+        await anyio.wait_all_tasks_blocked()
+        assert not handle.stopped
     assert (child1.runs, child2.runs, child3.runs) == (2, 2, 6)
     report = handle.report
     assert report["supchild1"].restarts == 1
@@ -499,7 +486,7 @@ async def test_hanging_restart_loop() -> None:
         .add_proc(child1, restart=Restart.PERMANENT, backoff=Backoff(initial=0.01, maximum=0.05))
         .build()
     )
-    with anyio.fail_after(TIMEOUT), suppress(SupervisorError):
+    with suppress(SupervisorError):
         async with sup.running() as handle:
             child1.crash()
             await child1.wait_run(5)
@@ -513,13 +500,12 @@ async def test_order_of_children() -> None:
     log: list[str] = []
     children = [Worker(f"child{n}", log) for n in range(1, 5)]
     sup = sup_test(*children, max_restarts=10)
-    with anyio.fail_after(TIMEOUT):
-        async with sup.running():
-            for child in (children[2], children[0], children[3], children[1]):
-                child.crash()
-                await child.wait_run(2)
-            await anyio.wait_all_tasks_blocked()
-            del log[:]
+    async with sup.running():
+        for child in (children[2], children[0], children[3], children[1]):
+            child.crash()
+            await child.wait_run(2)
+        await anyio.wait_all_tasks_blocked()
+        del log[:]
     assert log == ["stop child4", "stop child3", "stop child2", "stop child1"]
 
 
@@ -536,10 +522,9 @@ async def test_significant_temporary() -> None:
         .add_proc(child2, restart=Restart.TEMPORARY, significant=True)
         .build()
     )
-    with anyio.fail_after(TIMEOUT):
-        async with sup.running() as handle:
-            child2.complete("normal")
-            await handle.wait_stopped()
+    async with sup.running() as handle:
+        child2.complete("normal")
+        await handle.wait_stopped()
     assert handle.report.reason == "proc 'sup_test/child2' completed"
     assert log[-1] == "stop child1"
 
@@ -555,13 +540,12 @@ async def test_significant_transient() -> None:
         .add_proc(child2, restart=Restart.TRANSIENT, significant=True)
         .build()
     )
-    with anyio.fail_after(TIMEOUT):
-        async with sup.running() as handle:
-            child2.crash()
-            await child2.wait_run(2)
-            assert not handle.stopped
-            child2.complete("normal")
-            await handle.wait_stopped()
+    async with sup.running() as handle:
+        child2.crash()
+        await child2.wait_run(2)
+        assert not handle.stopped
+        child2.complete("normal")
+        await handle.wait_stopped()
     assert handle.report.reason == "proc 'sup_test/child2' completed"
     assert handle.report["child2"].restarts == 1
 
@@ -577,12 +561,11 @@ async def test_significant_bystander() -> None:
         .add_proc(child2, restart=Restart.TEMPORARY, significant=True)
         .build()
     )
-    with anyio.fail_after(TIMEOUT):
-        async with sup.running() as handle:
-            child1.crash()
-            await child1.wait_run(2)
-            await anyio.wait_all_tasks_blocked()
-            assert not handle.stopped
+    async with sup.running() as handle:
+        child1.crash()
+        await child1.wait_run(2)
+        await anyio.wait_all_tasks_blocked()
+        assert not handle.stopped
     assert child2.runs == 1
 
 
@@ -598,7 +581,7 @@ async def test_significant_simple() -> None:
             child.crash(Boom("abnormal"))
             await handle.wait_stopped()
 
-    with anyio.fail_after(TIMEOUT), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         await scenario()
     assert caught.value.report.reason == "proc 'sup_test/child' failed"
     assert log[-1] == "stop static"

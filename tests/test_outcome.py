@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import signal
 
-import anyio
 import pytest
 
 from super_visor import (
@@ -16,8 +15,8 @@ from super_visor import (
     SupervisorReport,
 )
 
-from .procs import FailsBeforeReady, Recorder
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import FailsBeforeReady, Recorder
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 def _tree(*, failed: bool = False, forced_by_signal: int | None = None) -> SupervisorReport:
@@ -146,9 +145,8 @@ async def test_report_of_a_real_run_has_exit_code_zero_and_renders() -> None:
     log: list[str] = []
     sup = SupervisorBuilder("app").add_proc(Recorder("web", log)).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            handle.shutdown("test over")
+    async with sup.running() as handle:
+        handle.shutdown("test over")
 
     report = handle.report
     assert report.exit_code == 0
@@ -165,7 +163,7 @@ async def test_report_of_a_failed_run_has_exit_code_one() -> None:
         .build()
     )
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:
+    with pytest.raises(SupervisorError) as info:
         await sup.start(handle_signals=False)
 
     report = info.value.report

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import anyio
@@ -37,13 +38,15 @@ from super_visor import (
     SupervisorReport,
 )
 
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 from .strategies import Journal, Kind, Leaf, Node, instantiate, trees, walk
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-#: Bounds one example (the slowest tree stops in well under a second).
+    from .strategies import Tree
+
+#: The hang guard of one example (the slowest tree stops in well under a second).
 EXAMPLE_TIMEOUT: Final = 10.0
 
 #: Examples per property and backend; raise it (``SUPER_VISOR_EXAMPLES=1000``) to hunt bugs.
@@ -87,6 +90,46 @@ def has_note_naming(error: BaseException, path: str) -> bool:
     return any(path in note for note in getattr(error, "__notes__", ()))
 
 
+@dataclass(frozen=True, kw_only=True)
+class Run:
+    """One example's run: the tree as declared, what its procs journalled, what came back."""
+
+    declared: list[tuple[str, Tree]]
+    leaves: list[tuple[str, Leaf]]
+    leaf_paths: list[str]
+    outcomes: dict[str, ProcOutcome]
+    starts: list[str]
+    ends: list[str]
+    journal: Journal
+    report: SupervisorReport
+    error: SupervisorError | None
+    handle: RunHandle | None
+
+
+def observe(
+    tree: Node,
+    journal: Journal,
+    report: SupervisorReport,
+    error: SupervisorError | None,
+    handle: RunHandle | None,
+) -> Run:
+    """What the checks share, worked out once from one run."""
+    declared = list(walk(tree))
+    leaves = [(path, leaf) for path, leaf in declared if isinstance(leaf, Leaf)]
+    return Run(
+        declared=declared,
+        leaves=leaves,
+        leaf_paths=[path for path, _ in leaves],
+        outcomes={outcome.path: outcome for outcome in report.walk()},
+        starts=journal.paths("start"),
+        ends=journal.paths("end"),
+        journal=journal,
+        report=report,
+        error=error,
+        handle=handle,
+    )
+
+
 def check_invariants(
     tree: Node,
     journal: Journal,
@@ -94,12 +137,23 @@ def check_invariants(
     error: SupervisorError | None,
     handle: RunHandle | None = None,
 ) -> None:
-    outcomes = {outcome.path: outcome for outcome in report.walk()}
-    declared = list(walk(tree))
-    leaves = [(path, leaf) for path, leaf in declared if isinstance(leaf, Leaf)]
-    leaf_paths = [path for path, _ in leaves]
+    """Check every invariant (the module docstring lists them) on one run of *tree*."""
+    run = observe(tree, journal, report, error, handle)
+    check_outcome_paths(run)
+    check_start_order(run)
+    check_started_procs_ended_once(run)
+    check_not_started(run)
+    check_start_up_gates(run)
+    check_leaf_statuses(run)
+    check_reverse_stop_order(run)
+    check_nested_supervisors(run)
+    check_failures_reported(run)
+    check_handle(run)
 
-    # Every outcome path exactly once, in declared order; nested children where declared.
+
+def check_outcome_paths(run: Run) -> None:
+    """Every outcome path exactly once, in declared order; nested children where declared."""
+    report, declared, outcomes = run.report, run.declared, run.outcomes
     assert [outcome.path for outcome in report.walk()] == [path for path, _ in declared]
     assert [outcome.path for outcome in report.outcomes] == [
         path for path, _ in declared if path.count("/") == 1
@@ -109,21 +163,31 @@ def check_invariants(
             children = [child.path for child in outcomes[path].children]
             assert children == [p for p, _ in declared if p.rpartition("/")[0] == path]
 
-    # Start order is the declared pre-order, up to where start-up stopped.
-    starts = journal.paths("start")
+
+def check_start_order(run: Run) -> None:
+    """Start order is the declared pre-order, up to where start-up stopped."""
+    starts, leaf_paths = run.starts, run.leaf_paths
     assert starts == leaf_paths[: len(starts)], "start order is not the declared pre-order"
 
-    # Every started proc ended exactly once, before start()/running() gave the report.
-    ends = journal.paths("end")
+
+def check_started_procs_ended_once(run: Run) -> None:
+    """Every started proc ended exactly once, before start()/running() gave the report."""
+    starts, ends = run.starts, run.ends
     assert sorted(ends) == sorted(starts), "a started proc did not end exactly once"
 
-    # NOT_STARTED exactly for the procs start-up never reached.
-    for path, _leaf in leaves:
+
+def check_not_started(run: Run) -> None:
+    """NOT_STARTED exactly for the procs start-up never reached."""
+    starts, outcomes = run.starts, run.outcomes
+    for path, _leaf in run.leaves:
         started = path in starts
         assert (outcomes[path].status is ProcStatus.NOT_STARTED) == (not started), path
 
-    # A gate releases the next proc only once ready; a failure at start-up stops start-up.
-    for index, (path, leaf) in enumerate(leaves[:-1]):
+
+def check_start_up_gates(run: Run) -> None:
+    """A gate releases the next proc only once ready; a failure at start-up stops start-up."""
+    journal, leaf_paths, starts = run.journal, run.leaf_paths, run.starts
+    for index, (path, leaf) in enumerate(run.leaves[:-1]):
         following = leaf_paths[index + 1]
         if following not in starts:
             continue
@@ -135,8 +199,11 @@ def check_invariants(
             msg = f"{following} started although {path} failed start-up"
             raise AssertionError(msg)
 
-    # Each leaf's status agrees with how its run ended.
-    for path, leaf in leaves:
+
+def check_leaf_statuses(run: Run) -> None:
+    """Each leaf's status agrees with how its run ended."""
+    journal, outcomes, starts = run.journal, run.outcomes, run.starts
+    for path, leaf in run.leaves:
         outcome = outcomes[path]
         if path not in starts:
             continue
@@ -155,17 +222,28 @@ def check_invariants(
             assert journal.cancelled_at_end[path] or how == "cancelled", path
             assert journal.reason_at_end[path], f"{path} was stopped without a reason"
 
-    # The procs one shutdown stopped ended in reverse start order, one after the other.
+
+def shutdown_waves(run: Run) -> dict[str | None, list[str]]:
+    """The procs we stopped, in the order they ended, grouped by the shutdown (its reason)."""
     waves: dict[str | None, list[str]] = defaultdict(list)
-    for path in ends:
-        if outcomes[path].status in STOPPED_BY_US:
-            waves[journal.reason_at_end[path]].append(path)
-    for reason, stopped in waves.items():
+    for path in run.ends:
+        if run.outcomes[path].status in STOPPED_BY_US:
+            waves[run.journal.reason_at_end[path]].append(path)
+    return waves
+
+
+def check_reverse_stop_order(run: Run) -> None:
+    """The procs one shutdown stopped ended in reverse start order, one after the other."""
+    starts = run.starts
+    for reason, stopped in shutdown_waves(run).items():
         in_start_order = [path for path in starts if path in stopped]
         assert stopped == in_start_order[::-1], f"shutdown ({reason}) not in reverse order"
 
-    # Nested supervisors: NOT_STARTED only if none of their procs started; failed iff one did.
-    for path, node in declared:
+
+def check_nested_supervisors(run: Run) -> None:
+    """Nested supervisors: NOT_STARTED only if none of their procs started; failed iff one did."""
+    outcomes = run.outcomes
+    for path, node in run.declared:
         if not isinstance(node, Node):
             continue
         outcome = outcomes[path]
@@ -184,8 +262,12 @@ def check_invariants(
             assert outcome.status in (ProcStatus.STOPPED, ProcStatus.COMPLETED), path
             assert isinstance(outcome.result, SupervisorReport), path
 
-    # Every failure in the report exactly once, and in the SupervisorError exactly once.
-    failed = [outcomes[path] for path in leaf_paths if outcomes[path].failed]
+
+def check_failures_reported(run: Run) -> None:
+    """Every failure in the report exactly once, and in the SupervisorError exactly once."""
+    journal, outcomes, report, error = run.journal, run.outcomes, run.report, run.error
+    declared, leaves = run.declared, run.leaves
+    failed = [outcomes[path] for path in run.leaf_paths if outcomes[path].failed]
     assert sorted(journal.raised) == sorted(o.path for o in failed)
     assert [o.path for o in report.failures()] == [o.path for o in failed]
     for outcome in failed:
@@ -203,10 +285,17 @@ def check_invariants(
         for sub in error.exceptions:
             assert any(has_note_naming(sub, path) for path, _ in declared), sub
 
-    # Gates' ready values reach the handle (root-level ones: after the run, a nested
-    # supervisor's procs can no longer be looked up); the reason of a shutdown nobody began.
+
+def check_handle(run: Run) -> None:
+    """Under ``running()``: gates' ready values reach the handle, and if no proc ended on its
+    own, the test's ``handle.shutdown("test over")`` is the reason of every stop.
+
+    Only root-level gates: after the run, a nested supervisor's procs can no longer be looked up.
+    """
+    journal, handle, report, ends = run.journal, run.handle, run.report, run.ends
+    waves = shutdown_waves(run)
     if handle is not None:
-        for path, leaf in leaves:
+        for path, leaf in run.leaves:
             if leaf.kind is Kind.GATE and path.count("/") == 1:
                 readied = ("ready", path) in journal.events
                 expected = path if readied else None
@@ -241,6 +330,7 @@ def note_statistics(report: SupervisorReport, error: SupervisorError | None) -> 
         event(f"some proc {status.value}")
 
 
+@pytest.mark.hang_guard(EXAMPLE_TIMEOUT)
 @PROPERTY_SETTINGS
 @given(tree=trees(), app_time=st.sampled_from([0.0, 0.005, 0.02]), nest_builders=st.booleans())
 async def test_running_then_shutdown(tree: Node, app_time: float, nest_builders: bool) -> None:
@@ -254,15 +344,14 @@ async def test_running_then_shutdown(tree: Node, app_time: float, nest_builders:
     sup = instantiate(tree, journal, nest_builders=nest_builders).build()
     handle: RunHandle | None = None
     error: SupervisorError | None = None
-    with anyio.fail_after(EXAMPLE_TIMEOUT):
-        try:
-            async with sup.running() as handle:
-                await anyio.sleep(app_time)
-                handle.shutdown("test over")
-            report = handle.report
-        except SupervisorError as exc:
-            error = exc
-            report = exc.report
+    try:
+        async with sup.running() as handle:
+            await anyio.sleep(app_time)
+            handle.shutdown("test over")
+        report = handle.report
+    except SupervisorError as exc:
+        error = exc
+        report = exc.report
     check_invariants(tree, journal, report, error, handle)
     note_statistics(report, error)
 
@@ -275,6 +364,7 @@ def ends_itself(tree: Node) -> bool:
     )
 
 
+@pytest.mark.hang_guard(EXAMPLE_TIMEOUT)
 @PROPERTY_SETTINGS
 @given(tree=trees())
 async def test_start_until_a_proc_ends(tree: Node) -> None:
@@ -283,12 +373,11 @@ async def test_start_until_a_proc_ends(tree: Node) -> None:
     journal = Journal()
     sup = instantiate(tree, journal).build()
     error: SupervisorError | None = None
-    with anyio.fail_after(EXAMPLE_TIMEOUT):
-        try:
-            report = await sup.start(handle_signals=False)
-        except SupervisorError as exc:
-            error = exc
-            report = exc.report
+    try:
+        report = await sup.start(handle_signals=False)
+    except SupervisorError as exc:
+        error = exc
+        report = exc.report
     check_invariants(tree, journal, report, error)
     note_statistics(report, error)
     assert "root/" in report.reason, report.reason  # a proc (named by its path) stopped it
@@ -316,7 +405,7 @@ async def test_not_started_nested_supervisor_lists_its_procs() -> None:
         )
     )
     sup = instantiate(tree, Journal()).build()
-    with anyio.fail_after(EXAMPLE_TIMEOUT), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         await sup.start(handle_signals=False)
     report = caught.value.report
     assert report["sup1"].status is ProcStatus.NOT_STARTED
@@ -351,7 +440,7 @@ async def test_gate_raising_after_stop_requested_is_a_startup_error() -> None:
         .add_proc(gate, wait_ready=True)
         .build()
     )
-    with anyio.fail_after(EXAMPLE_TIMEOUT), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         await sup.start(handle_signals=False)
     error = caught.value.report["gate"].error
     assert isinstance(error, StartupError), repr(error)

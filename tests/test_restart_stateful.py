@@ -37,7 +37,7 @@ from hypothesis.stateful import (
 from super_visor import Restart, Strategy, SupervisorBuilder
 from super_visor._restart import restart_group
 
-from .test_restarts import Worker
+from .fakes import Worker
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager

@@ -9,8 +9,8 @@ import pytest
 
 from super_visor import ProcStatus, SupervisorBuilder, SupervisorError
 
-from .procs import Completes, FailsBeforeReady, FailsLater, Gate, Recorder
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import Completes, FailsBeforeReady, FailsLater, Gate, Recorder
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 class BodyError(Exception):
@@ -37,14 +37,13 @@ async def test_running_enters_once_every_proc_is_ready() -> None:
         entered_before_release.append(entered)
         release.set()
 
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(release_when_blocked)
-            async with sup.running() as handle:
-                entered = True
-                assert log == ["start a", "start gate", "ready gate", "start b"]
-                assert handle.ready_value("gate") == "v"
-                assert not handle.stopped
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(release_when_blocked)
+        async with sup.running() as handle:
+            entered = True
+            assert log == ["start a", "start gate", "ready gate", "start b"]
+            assert handle.ready_value("gate") == "v"
+            assert not handle.stopped
 
     assert entered_before_release == [False]
 
@@ -53,9 +52,8 @@ async def test_leaving_the_block_shuts_everything_down() -> None:
     log: list[str] = []
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log)).add_proc(Recorder("b", log)).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            assert not handle.stopped
+    async with sup.running() as handle:
+        assert not handle.stopped
 
     assert handle.stopped
     assert log == ["start a", "start b", "stopping b", "stopped b", "stopping a", "stopped a"]
@@ -66,12 +64,11 @@ async def test_wait_stopped_returns_the_report_after_shutdown() -> None:
     log: list[str] = []
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log)).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            handle.shutdown("early")
-            report = await handle.wait_stopped()
-            assert handle.stopped
-            assert log[-1] == "stopped a"
+    async with sup.running() as handle:
+        handle.shutdown("early")
+        report = await handle.wait_stopped()
+        assert handle.stopped
+        assert log[-1] == "stopped a"
 
     assert report.reason == "early"
     assert handle.report is report
@@ -89,7 +86,7 @@ async def test_proc_failure_cancels_the_block_and_raises_supervisor_error() -> N
     )
     reached_after_sleep = False
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:  # noqa: PT012
+    with pytest.raises(SupervisorError) as info:  # noqa: PT012
         async with sup.running():
             trigger.set()
             await anyio.sleep_forever()
@@ -110,7 +107,7 @@ async def test_startup_failure_makes_the_async_with_raise_supervisor_error() -> 
         .build()
     )
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:
+    with pytest.raises(SupervisorError) as info:
         async with sup.running():
             pass
 
@@ -128,7 +125,7 @@ async def test_startup_failure_raises_without_entering_the_block() -> None:
     )
     entered = False
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError):
+    with pytest.raises(SupervisorError):
         async with sup.running():
             entered = True
 
@@ -140,7 +137,7 @@ async def test_exception_raised_in_the_block_propagates_unchanged_after_shutdown
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log)).build()
     error = BodyError("test failed")
 
-    with anyio.fail_after(10), pytest.raises(BodyError) as info:
+    with pytest.raises(BodyError) as info:
         async with sup.running() as handle:
             raise error
 
@@ -154,10 +151,9 @@ async def test_report_before_stop_raises_runtime_error() -> None:
     log: list[str] = []
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log)).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            with pytest.raises(RuntimeError, match=r"still running"):
-                _ = handle.report
+    async with sup.running() as handle:
+        with pytest.raises(RuntimeError, match=r"still running"):
+            _ = handle.report
 
     assert handle.report["a"].status is ProcStatus.STOPPED
 
@@ -166,13 +162,12 @@ async def test_starting_an_already_running_supervisor_raises_runtime_error() -> 
     log: list[str] = []
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log)).build()
 
-    with anyio.fail_after(10):
-        async with sup.running():
-            with pytest.raises(RuntimeError, match=r"already running"):
-                await sup.start(handle_signals=False)
-            with pytest.raises(RuntimeError, match=r"already running"):
-                async with sup.running():
-                    pass
+    async with sup.running():
+        with pytest.raises(RuntimeError, match=r"already running"):
+            await sup.start(handle_signals=False)
+        with pytest.raises(RuntimeError, match=r"already running"):
+            async with sup.running():
+                pass
 
     assert log == ["start a", "stopping a", "stopped a"]
 
@@ -181,11 +176,10 @@ async def test_supervisor_can_be_started_again_after_it_stopped() -> None:
     log: list[str] = []
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log)).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as first:
-            first.shutdown("first run")
-        async with sup.running() as second:
-            second.shutdown("second run")
+    async with sup.running() as first:
+        first.shutdown("first run")
+    async with sup.running() as second:
+        second.shutdown("second run")
 
     assert first.report.reason == "first run"
     assert second.report.reason == "second run"
@@ -197,10 +191,9 @@ async def test_supervisor_can_be_started_again_after_it_failed() -> None:
     log: list[str] = []
     sup = SupervisorBuilder("app").add_proc(FailsBeforeReady("db", log, OSError("x"))).build()
 
-    with anyio.fail_after(10):
-        for _ in range(2):
-            with pytest.raises(SupervisorError):
-                await sup.start(handle_signals=False)
+    for _ in range(2):
+        with pytest.raises(SupervisorError):
+            await sup.start(handle_signals=False)
 
     assert log == ["start db", "start db"]
 
@@ -210,9 +203,8 @@ async def test_running_installs_no_signal_handlers_by_default() -> None:
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log)).build()
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
-    with anyio.fail_after(10):
-        async with sup.running():
-            during = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    async with sup.running():
+        during = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     assert during == before
 
@@ -221,8 +213,7 @@ async def test_start_with_signal_handling_returns_the_report() -> None:
     log: list[str] = []
     sup = SupervisorBuilder("app").add_proc(Completes("job", log, result=7)).build()
 
-    with anyio.fail_after(10):
-        report = await sup.start()
+    report = await sup.start()
 
     assert report["job"].result == 7
     assert report.reason == "proc 'app/job' completed"
@@ -233,7 +224,7 @@ async def test_start_with_signal_handling_raises_supervisor_error_unwrapped() ->
     error = OSError("refused")
     sup = SupervisorBuilder("app").add_proc(FailsBeforeReady("db", log, error)).build()
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:
+    with pytest.raises(SupervisorError) as info:
         await sup.start()
 
     assert type(info.value) is SupervisorError
@@ -244,11 +235,10 @@ async def test_block_left_by_outer_cancellation_still_stops_procs_gracefully() -
     log: list[str] = []
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log)).add_proc(Recorder("b", log)).build()
 
-    with anyio.fail_after(10):
-        with anyio.CancelScope() as outer:
-            async with sup.running():
-                outer.cancel()
-                await anyio.sleep_forever()
+    with anyio.CancelScope() as outer:
+        async with sup.running():
+            outer.cancel()
+            await anyio.sleep_forever()
 
     assert log == ["start a", "start b", "stopping b", "stopped b", "stopping a", "stopped a"]
 
@@ -257,11 +247,10 @@ async def test_report_exists_after_the_block_was_left_by_outer_cancellation() ->
     log: list[str] = []
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log)).build()
 
-    with anyio.fail_after(10):
-        with anyio.CancelScope() as outer:
-            async with sup.running() as handle:
-                outer.cancel()
-                await anyio.sleep_forever()
+    with anyio.CancelScope() as outer:
+        async with sup.running() as handle:
+            outer.cancel()
+            await anyio.sleep_forever()
 
     assert handle.stopped
     assert handle.report["a"].status in (ProcStatus.STOPPED, ProcStatus.FORCED)

@@ -9,8 +9,8 @@ import pytest
 
 from super_visor import CancellationToken, ProcStatus, SupervisorBuilder, SupervisorError
 
-from .procs import Completes, FailsLater, Lingerer, Recorder, Shielded, Stubborn
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import Completes, FailsLater, Lingerer, Recorder, Shielded, Stubborn
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 STUCK = "still running after it was force-cancelled"
 
@@ -25,9 +25,8 @@ async def test_stop_runs_in_reverse_start_order_one_proc_at_a_time() -> None:
         .build()
     )
 
-    with anyio.fail_after(10):
-        async with sup.running():
-            pass
+    async with sup.running():
+        pass
 
     # A Lingerer lets every other task run before it logs "stopped": were two procs asked to
     # stop together, the second one's "stopping" would come before the first one's "stopped".
@@ -50,10 +49,9 @@ async def test_every_started_proc_is_stopped_exactly_once() -> None:
     for n in range(10):
         builder.add_proc(Recorder(f"p{n}", log))
 
-    with anyio.fail_after(10):
-        async with builder.build().running() as handle:
-            handle.shutdown("once")
-            handle.shutdown("twice")
+    async with builder.build().running() as handle:
+        handle.shutdown("once")
+        handle.shutdown("twice")
 
     for n in range(10):
         assert log.count(f"stopping p{n}") == 1
@@ -64,9 +62,8 @@ async def test_returned_value_is_kept_in_the_outcome() -> None:
     log: list[str] = []
     sup = SupervisorBuilder("app").add_proc(Recorder("a", log, result={"flushed": 3})).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            pass
+    async with sup.running() as handle:
+        pass
 
     assert handle.report["a"].result == {"flushed": 3}
     assert handle.report["a"].error is None
@@ -86,8 +83,7 @@ async def test_grace_expiry_marks_proc_forced_and_start_still_returns_a_report(
         .build()
     )
 
-    with anyio.fail_after(10):
-        report = await sup.start(handle_signals=False)
+    report = await sup.start(handle_signals=False)
 
     assert report["stubborn"].status is ProcStatus.FORCED
     assert report["stubborn"].error is None
@@ -104,9 +100,8 @@ async def test_proc_returning_within_its_grace_is_stopped_not_forced() -> None:
     log: list[str] = []
     sup = SupervisorBuilder("app", grace=0).add_proc(Recorder("quick", log)).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            pass
+    async with sup.running() as handle:
+        pass
 
     assert handle.report["quick"].status is ProcStatus.STOPPED
 
@@ -118,9 +113,8 @@ async def test_shutdown_reason_reaches_every_token_and_the_report() -> None:
     for proc in procs:
         builder.add_proc(proc)
 
-    with anyio.fail_after(10):
-        async with builder.build().running() as handle:
-            handle.shutdown("test over")
+    async with builder.build().running() as handle:
+        handle.shutdown("test over")
 
     assert [proc.reason_seen for proc in procs] == ["test over"] * 3
     assert handle.report.reason == "test over"
@@ -131,10 +125,9 @@ async def test_first_shutdown_reason_wins() -> None:
     proc = Recorder("a", log)
     sup = SupervisorBuilder("app").add_proc(proc).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            handle.shutdown("first")
-            handle.shutdown("second")
+    async with sup.running() as handle:
+        handle.shutdown("first")
+        handle.shutdown("second")
 
     assert proc.reason_seen == "first"
     assert handle.report.reason == "first"
@@ -153,10 +146,9 @@ async def test_significant_proc_completing_stops_everything() -> None:
         .build()
     )
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            trigger.set()
-            report = await handle.wait_stopped()
+    async with sup.running() as handle:
+        trigger.set()
+        report = await handle.wait_stopped()
 
     assert report.reason == "proc 'app/x' completed"
     assert report["x"].status is ProcStatus.COMPLETED
@@ -178,7 +170,7 @@ async def test_significant_proc_failing_stops_everything_and_raises() -> None:
         .build()
     )
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:  # noqa: PT012
+    with pytest.raises(SupervisorError) as info:  # noqa: PT012
         async with sup.running():
             trigger.set()
             await anyio.sleep_forever()
@@ -200,14 +192,13 @@ async def test_insignificant_proc_completing_does_not_stop_the_others() -> None:
         .build()
     )
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            trigger.set()
-            await anyio.wait_all_tasks_blocked()
-            assert "complete migrate" in log
-            assert not handle.stopped
-            assert not keeper.stopping.is_set()
-            handle.shutdown("test over")
+    async with sup.running() as handle:
+        trigger.set()
+        await anyio.wait_all_tasks_blocked()
+        assert "complete migrate" in log
+        assert not handle.stopped
+        assert not keeper.stopping.is_set()
+        handle.shutdown("test over")
 
     assert handle.report.reason == "test over"
     assert handle.report["migrate"].status is ProcStatus.COMPLETED
@@ -226,7 +217,7 @@ async def test_insignificant_proc_failing_keeps_the_others_running_but_fails_the
         .build()
     )
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:  # noqa: PT012
+    with pytest.raises(SupervisorError) as info:  # noqa: PT012
         async with sup.running() as handle:
             trigger.set()
             await anyio.wait_all_tasks_blocked()
@@ -249,13 +240,12 @@ async def test_supervisor_stops_when_no_procs_are_left_running() -> None:
         .build()
     )
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            first.set()
-            await anyio.wait_all_tasks_blocked()
-            assert not handle.stopped
-            second.set()
-            report = await handle.wait_stopped()
+    async with sup.running() as handle:
+        first.set()
+        await anyio.wait_all_tasks_blocked()
+        assert not handle.stopped
+        second.set()
+        report = await handle.wait_stopped()
 
     assert report.reason == "no procs left running"
     assert [o.status for o in report.outcomes] == [ProcStatus.COMPLETED] * 2
@@ -270,8 +260,7 @@ async def test_supervisor_whose_procs_all_end_during_startup_stops() -> None:
         .build()
     )
 
-    with anyio.fail_after(10):
-        report = await sup.start(handle_signals=False)
+    report = await sup.start(handle_signals=False)
 
     assert report.reason == "no procs left running"
     assert [o.status for o in report.outcomes] == [ProcStatus.COMPLETED] * 2
@@ -294,7 +283,7 @@ async def test_proc_failing_while_stopping_is_failed_and_the_rest_still_stop() -
         .build()
     )
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:
+    with pytest.raises(SupervisorError) as info:
         async with sup.running() as handle:
             handle.shutdown("test over")
 
@@ -340,9 +329,8 @@ async def test_proc_surviving_force_is_reported_with_its_stack_until_it_ends(
     logger = logging.getLogger("super_visor")
     logger.addHandler(watcher)
     try:
-        with anyio.fail_after(10):
-            async with sup.running() as handle:
-                handle.shutdown("test over")
+        async with sup.running() as handle:
+            handle.shutdown("test over")
     finally:
         logger.removeHandler(watcher)
 
@@ -350,7 +338,7 @@ async def test_proc_surviving_force_is_reported_with_its_stack_until_it_ends(
     assert len(stuck) == 3  # repeated every interval until released, then no more
     for message in stuck:
         assert message.startswith("app/stuck: ")
-        assert "procs.py" in message
+        assert "fakes.py" in message
         assert "in run_proc" in message
     assert handle.report["stuck"].status is ProcStatus.FORCED
     assert log.index("unshielded stuck") < log.index("stopping before")

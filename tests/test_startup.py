@@ -14,7 +14,7 @@ from super_visor import (
     SupervisorReport,
 )
 
-from .procs import (
+from .fakes import (
     Completes,
     FailsBeforeReady,
     Gate,
@@ -23,7 +23,7 @@ from .procs import (
     recording_fn,
     serve_until,
 )
-from .procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 async def test_procs_start_in_declared_order() -> None:
@@ -34,9 +34,8 @@ async def test_procs_start_in_declared_order() -> None:
     for n in range(20):
         builder.add_proc(Recorder(f"p{n}", log))
 
-    with anyio.fail_after(10):
-        async with builder.build().running():
-            assert log == [f"start p{n}" for n in range(20)]
+    async with builder.build().running():
+        assert log == [f"start p{n}" for n in range(20)]
 
 
 async def test_function_and_object_procs_start_in_declared_order() -> None:
@@ -50,9 +49,8 @@ async def test_function_and_object_procs_start_in_declared_order() -> None:
         .build()
     )
 
-    with anyio.fail_after(10):
-        async with sup.running():
-            assert log == ["start f1", "start o1", "start f2", "start o2"]
+    async with sup.running():
+        assert log == ["start f1", "start o1", "start f2", "start o2"]
 
 
 async def test_proc_has_run_up_to_its_first_await_before_the_next_starts() -> None:
@@ -70,9 +68,8 @@ async def test_proc_has_run_up_to_its_first_await_before_the_next_starts() -> No
 
     sup = SupervisorBuilder("app").add_proc(first).add_proc(second).build()
 
-    with anyio.fail_after(10):
-        async with sup.running():
-            pass
+    async with sup.running():
+        pass
 
     assert log[:3] == ["first: entered", "first: still before its first await", "second: entered"]
 
@@ -84,9 +81,8 @@ async def test_running_enters_only_once_every_proc_has_begun() -> None:
     for proc in procs:
         builder.add_proc(proc)
 
-    with anyio.fail_after(10):
-        async with builder.build().running():
-            assert all(proc.started.is_set() for proc in procs)
+    async with builder.build().running():
+        assert all(proc.started.is_set() for proc in procs)
 
 
 async def test_next_proc_is_not_started_until_the_gating_proc_is_ready() -> None:
@@ -98,16 +94,15 @@ async def test_next_proc_is_not_started_until_the_gating_proc_is_ready() -> None
     stop = anyio.Event()
     reports: list[SupervisorReport] = []
 
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(serve_until, sup, stop, reports)
-            await gate.started.wait()
-            await anyio.wait_all_tasks_blocked()
-            assert not after.started.is_set()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(serve_until, sup, stop, reports)
+        await gate.started.wait()
+        await anyio.wait_all_tasks_blocked()
+        assert not after.started.is_set()
 
-            release.set()
-            await after.started.wait()
-            stop.set()
+        release.set()
+        await after.started.wait()
+        stop.set()
 
     assert log[:3] == ["start gate", "ready gate", "start after"]
     assert reports[0]["gate"].status is ProcStatus.STOPPED
@@ -119,10 +114,9 @@ async def test_non_gating_proc_does_not_hold_up_the_next_one() -> None:
     after = Recorder("after", log)
     sup = SupervisorBuilder("app").add_proc(never_ready).add_proc(after).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            assert after.started.is_set()
-            assert handle.ready_value("quiet") is None
+    async with sup.running() as handle:
+        assert after.started.is_set()
+        assert handle.ready_value("quiet") is None
 
 
 async def test_ready_timeout_fails_startup_and_stops_started_procs_in_reverse() -> None:
@@ -137,7 +131,7 @@ async def test_ready_timeout_fails_startup_and_stops_started_procs_in_reverse() 
         .build()
     )
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:
+    with pytest.raises(SupervisorError) as info:
         await sup.start(handle_signals=False)
 
     report = info.value.report
@@ -175,9 +169,8 @@ async def test_ready_timeout_is_not_applied_to_a_proc_that_became_ready() -> Non
         .build()
     )
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            await anyio.sleep(0.05)  # longer than ready_timeout: the thing under test
+    async with sup.running() as handle:
+        await anyio.sleep(0.05)  # longer than ready_timeout: the thing under test
 
     assert handle.report["gate"].status is ProcStatus.STOPPED
 
@@ -199,7 +192,7 @@ async def test_gating_proc_raising_before_ready_is_a_startup_error_caused_by_it(
         .build()
     )
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:
+    with pytest.raises(SupervisorError) as info:
         await sup.start(handle_signals=False)
 
     report = info.value.report
@@ -224,10 +217,9 @@ async def test_gating_proc_returning_before_ready_releases_the_gate() -> None:
         .build()
     )
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            assert after.started.is_set()
-            assert handle.ready_value("early") is None
+    async with sup.running() as handle:
+        assert after.started.is_set()
+        assert handle.ready_value("early") is None
 
     assert log[:3] == ["start early", "complete early", "start after"]
     assert handle.report["early"].status is ProcStatus.COMPLETED
@@ -246,7 +238,7 @@ async def test_non_gating_proc_failing_at_once_fails_with_its_own_error() -> Non
         .build()
     )
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as info:
+    with pytest.raises(SupervisorError) as info:
         await sup.start(handle_signals=False)
 
     report = info.value.report
@@ -274,21 +266,19 @@ async def test_ready_values_are_available_by_name_and_nested_path() -> None:
         .build()
     )
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            assert handle.ready_value("web") == 8080
-            assert handle.ready_value("inner/x") == {"port": 5432}
-            assert handle.ready_value("inner/y") is None
+    async with sup.running() as handle:
+        assert handle.ready_value("web") == 8080
+        assert handle.ready_value("inner/x") == {"port": 5432}
+        assert handle.ready_value("inner/y") is None
 
 
 async def test_ready_value_of_an_unknown_proc_raises_key_error_naming_known_procs() -> None:
     log: list[str] = []
     sup = SupervisorBuilder("app").add_proc(Recorder("web", log)).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            with pytest.raises(KeyError, match=r"nope") as info:
-                handle.ready_value("nope")
+    async with sup.running() as handle:
+        with pytest.raises(KeyError, match=r"nope") as info:
+            handle.ready_value("nope")
 
     assert "web" in str(info.value)
 
@@ -297,10 +287,9 @@ async def test_non_gating_proc_calling_ready_still_records_its_value() -> None:
     log: list[str] = []
     sup = SupervisorBuilder("app").add_proc(Gate("g", log, value="v")).build()
 
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            await anyio.wait_all_tasks_blocked()
-            assert handle.ready_value("g") == "v"
+    async with sup.running() as handle:
+        await anyio.wait_all_tasks_blocked()
+        assert handle.ready_value("g") == "v"
 
 
 async def test_nested_supervisor_gates_the_parent_until_its_children_are_ready() -> None:
@@ -312,15 +301,14 @@ async def test_nested_supervisor_gates_the_parent_until_its_children_are_ready()
     sup = SupervisorBuilder("app").add_proc(inner).add_proc(after).build()
     stop = anyio.Event()
 
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(serve_until, sup, stop)
-            await inner_gate.started.wait()
-            await anyio.wait_all_tasks_blocked()
-            assert not after.started.is_set()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(serve_until, sup, stop)
+        await inner_gate.started.wait()
+        await anyio.wait_all_tasks_blocked()
+        assert not after.started.is_set()
 
-            release.set()
-            await after.started.wait()
-            stop.set()
+        release.set()
+        await after.started.wait()
+        stop.set()
 
     assert log[:3] == ["start x", "ready x", "start after"]

@@ -28,7 +28,7 @@ from super_visor import (
 )
 from super_visor.procs import Hypercorn, MissingExtraError, Uvicorn
 
-from ..procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -104,15 +104,14 @@ async def test_serves_http_on_the_ready_port_with_lifespan_in_order(kind: str) -
         .add_proc(recorder("worker", log))
         .build()
     )
-    with anyio.fail_after(20):
-        async with sup.running() as handle:
-            port = handle.ready_value("web")
-            assert isinstance(port, int)
-            assert port > 0
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-                response = await client.get("/")
-            assert response.status_code == 200
-            assert response.text == "hello"
+    async with sup.running() as handle:
+        port = handle.ready_value("web")
+        assert isinstance(port, int)
+        assert port > 0
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            response = await client.get("/")
+        assert response.status_code == 200
+        assert response.text == "hello"
     assert log == [
         "start db",
         "lifespan startup",
@@ -138,22 +137,21 @@ async def test_a_request_in_flight_finishes_and_a_new_one_is_refused(kind: str) 
     app = App([])
     sup = SupervisorBuilder("app").add_proc(make_server(kind, app)).build()
     answers: list[httpx.Response] = []
-    with anyio.fail_after(20):
-        async with sup.running() as handle:
-            base = f"http://127.0.0.1:{handle.ready_value('web')}"
-            async with httpx.AsyncClient(base_url=base) as client:
+    async with sup.running() as handle:
+        base = f"http://127.0.0.1:{handle.ready_value('web')}"
+        async with httpx.AsyncClient(base_url=base) as client:
 
-                async def slow_request() -> None:
-                    answers.append(await client.get("/slow"))
+            async def slow_request() -> None:
+                answers.append(await client.get("/slow"))
 
-                async with anyio.create_task_group() as requests:
-                    requests.start_soon(slow_request)
-                    await app.entered.wait()
-                    await _wait_until_stopping(handle, "app/web")
-                    async with httpx.AsyncClient(base_url=base) as late_client:
-                        with pytest.raises(httpx.ConnectError):
-                            await late_client.get("/")
-                    app.release.set()
+            async with anyio.create_task_group() as requests:
+                requests.start_soon(slow_request)
+                await app.entered.wait()
+                await _wait_until_stopping(handle, "app/web")
+                async with httpx.AsyncClient(base_url=base) as late_client:
+                    with pytest.raises(httpx.ConnectError):
+                        await late_client.get("/")
+                app.release.set()
     assert [(a.status_code, a.text) for a in answers] == [(200, "slow and done")]
     assert handle.report["web"].status is ProcStatus.STOPPED
 
@@ -163,23 +161,22 @@ async def test_a_request_outlasting_the_grace_is_cut_and_the_stop_stays_clean(ki
     app = App([])
     sup = SupervisorBuilder("app").add_proc(make_server(kind, app, grace=0.3)).build()
     cut: list[str] = []
-    with anyio.fail_after(20):
-        async with sup.running() as handle:
-            base = f"http://127.0.0.1:{handle.ready_value('web')}"
-            async with httpx.AsyncClient(base_url=base) as client:
+    async with sup.running() as handle:
+        base = f"http://127.0.0.1:{handle.ready_value('web')}"
+        async with httpx.AsyncClient(base_url=base) as client:
 
-                async def slow_request() -> None:
-                    try:
-                        response = await client.get("/slow")
-                    except httpx.HTTPError as exc:  # Hypercorn drops the connection
-                        cut.append(type(exc).__name__)
-                    else:  # Uvicorn answers 500 when it cancels a request before its reply
-                        cut.append(str(response.status_code))
+            async def slow_request() -> None:
+                try:
+                    response = await client.get("/slow")
+                except httpx.HTTPError as exc:  # Hypercorn drops the connection
+                    cut.append(type(exc).__name__)
+                else:  # Uvicorn answers 500 when it cancels a request before its reply
+                    cut.append(str(response.status_code))
 
-                async with anyio.create_task_group() as requests:
-                    requests.start_soon(slow_request)
-                    await app.entered.wait()
-                    handle.shutdown("test over")
+            async with anyio.create_task_group() as requests:
+                requests.start_soon(slow_request)
+                await app.entered.wait()
+                handle.shutdown("test over")
     assert len(cut) == 1
     assert cut[0] in ("500", "RemoteProtocolError", "ReadError")
     assert handle.report["web"].status is ProcStatus.STOPPED
@@ -188,7 +185,7 @@ async def test_a_request_outlasting_the_grace_is_cut_and_the_stop_stays_clean(ki
 @pytest.mark.parametrize("anyio_backend", ["trio"], indirect=True)
 async def test_uvicorn_under_trio_is_a_clear_error() -> None:
     sup = SupervisorBuilder("app").add_proc(Uvicorn(App([]).asgi, name="web")).build()
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         await sup.start(handle_signals=False)
     outer = caught.value.report["web"].error
     assert isinstance(outer, StartupError)

@@ -10,7 +10,7 @@ import pytest
 from super_visor import ProcStatus, SupervisorBuilder, SupervisorError
 from super_visor.procs import Thread, ThreadAbandoned
 
-from ..procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 async def test_the_stop_flag_ends_the_function_and_its_value_is_the_result() -> None:
@@ -25,10 +25,9 @@ async def test_the_stop_flag_ends_the_function_and_its_value_is_the_result() -> 
 
     worker = Thread(poll, 0.01, name="poller")
     sup = SupervisorBuilder("app").add_proc(worker).build()
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            assert worker.thread is not None
-            assert worker.thread.daemon
+    async with sup.running() as handle:
+        assert worker.thread is not None
+        assert worker.thread.daemon
     assert handle.report["poller"].status is ProcStatus.STOPPED
     assert handle.report["poller"].result == "flushed"
     assert not worker.thread.is_alive()
@@ -39,8 +38,7 @@ async def test_a_function_returning_on_its_own_completes() -> None:
         return 42
 
     sup = SupervisorBuilder("app").add_proc(Thread(compute)).build()
-    with anyio.fail_after(10):
-        report = await sup.start(handle_signals=False)
+    report = await sup.start(handle_signals=False)
     assert report["compute"].status is ProcStatus.COMPLETED
     assert report["compute"].result == 42
 
@@ -53,7 +51,7 @@ async def test_an_exception_in_the_thread_fails_the_proc() -> None:
         raise Corrupt("bad block")
 
     sup = SupervisorBuilder("app").add_proc(Thread(read)).build()
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         await sup.start(handle_signals=False)
     assert isinstance(caught.value.report["read"].error, Corrupt)
 
@@ -67,7 +65,7 @@ async def test_a_thread_ignoring_its_flag_is_abandoned_and_reported() -> None:
     worker = Thread(deaf, grace=0.1)
     sup = SupervisorBuilder("app").add_proc(worker).build()
     try:
-        with anyio.fail_after(10), pytest.raises(SupervisorError) as caught:
+        with pytest.raises(SupervisorError) as caught:
             async with sup.running():
                 pass
         outcome = caught.value.report["deaf"]
@@ -94,7 +92,7 @@ async def test_force_cancel_abandons_the_thread_with_a_warning(
     worker = Thread(deaf, grace=30)
     sup = SupervisorBuilder("app").add_proc(worker, grace=0.1).build()
     try:
-        with anyio.fail_after(10):
+        with anyio.fail_after(10):  # below the thread's own grace: add_proc's 0.1 s wins
             async with sup.running() as handle:
                 pass
         assert handle.report["deaf"].status is ProcStatus.FORCED

@@ -10,7 +10,7 @@ import pytest
 from super_visor import ProcStatus, SupervisorBuilder, SupervisorError
 from super_visor.procs import TcpServer
 
-from ..procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 if TYPE_CHECKING:
     from anyio.abc import SocketStream
@@ -26,32 +26,30 @@ async def echo(stream: SocketStream) -> None:
 async def test_serves_on_the_ready_port() -> None:
     server = TcpServer(echo)
     sup = SupervisorBuilder("app").add_proc(server).build()
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            port = handle.ready_value("echo")
-            assert isinstance(port, int)
-            async with await anyio.connect_tcp("127.0.0.1", port) as client:
-                await client.send(b"ping")
-                assert await client.receive() == b"ping"
+    async with sup.running() as handle:
+        port = handle.ready_value("echo")
+        assert isinstance(port, int)
+        async with await anyio.connect_tcp("127.0.0.1", port) as client:
+            await client.send(b"ping")
+            assert await client.receive() == b"ping"
     assert handle.report["echo"].status is ProcStatus.STOPPED
     assert server.connections == 1
 
 
 async def test_stop_closes_open_connections_and_refuses_new_ones() -> None:
     sup = SupervisorBuilder("app").add_proc(TcpServer(echo, name="echo")).build()
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            port = handle.ready_value("echo")
-            assert isinstance(port, int)
-            client = await anyio.connect_tcp("127.0.0.1", port)
-            async with client:
-                await client.send(b"hello")
-                assert await client.receive() == b"hello"
-                handle.shutdown("test over")
-                with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
-                    await client.receive()  # the server closed our connection
-            with pytest.raises(OSError):  # noqa: PT011 (refused: errno differs by platform)
-                await anyio.connect_tcp("127.0.0.1", port)
+    async with sup.running() as handle:
+        port = handle.ready_value("echo")
+        assert isinstance(port, int)
+        client = await anyio.connect_tcp("127.0.0.1", port)
+        async with client:
+            await client.send(b"hello")
+            assert await client.receive() == b"hello"
+            handle.shutdown("test over")
+            with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError)):
+                await client.receive()  # the server closed our connection
+        with pytest.raises(OSError):  # noqa: PT011 (refused: errno differs by platform)
+            await anyio.connect_tcp("127.0.0.1", port)
 
 
 async def test_a_handler_error_fails_the_proc() -> None:
@@ -71,7 +69,7 @@ async def test_a_handler_error_fails_the_proc() -> None:
                 await client.receive()
         await handle.wait_stopped()
 
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         async with sup.running() as handle:
             await connect_once(handle)
     error = caught.value.report["strict"].error

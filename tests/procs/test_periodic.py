@@ -16,7 +16,7 @@ from super_visor import (
 )
 from super_visor.procs import Periodic, PeriodicStats
 
-from ..procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
 
 async def test_calls_on_schedule_and_returns_its_statistics() -> None:
@@ -31,9 +31,8 @@ async def test_calls_on_schedule_and_returns_its_statistics() -> None:
 
     job = Periodic(tick, "cleanup", every=0.05, run_at_start=True)
     sup = SupervisorBuilder("app").add_proc(job).build()
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            await done.wait()
+    async with sup.running() as handle:
+        await done.wait()
     outcome = handle.report["tick"]
     assert outcome.status is ProcStatus.STOPPED
     assert isinstance(outcome.result, PeriodicStats)
@@ -59,9 +58,8 @@ async def test_a_slow_call_skips_and_counts_ticks_and_never_overlaps() -> None:
 
     job = Periodic(slow, every=0.1, run_at_start=True)
     sup = SupervisorBuilder("app").add_proc(job).build()
-    with anyio.fail_after(10):
-        async with sup.running():
-            await done.wait()
+    async with sup.running():
+        await done.wait()
     assert not overlapped
     assert job.statistics().missed == 3
     assert job.statistics().runs == 2
@@ -74,7 +72,7 @@ async def test_a_stop_between_calls_ends_it_at_once() -> None:
         calls.append(1)  # pragma: no cover (the test stops before the first tick)
 
     sup = SupervisorBuilder("app").add_proc(Periodic(hourly, every=3600)).build()
-    with anyio.fail_after(5):
+    with anyio.fail_after(5):  # at once: far below the hour to the next call
         async with sup.running() as handle:
             pass
     assert handle.report["hourly"].status is ProcStatus.STOPPED
@@ -92,15 +90,14 @@ async def test_a_call_in_progress_finishes_within_the_grace() -> None:
         finished.append(True)
 
     sup = SupervisorBuilder("app").add_proc(Periodic(flush, every=60, run_at_start=True)).build()
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            await entered.wait()
-            async with handle.events() as events:
-                handle.shutdown("test over")
-                async for event in events:
-                    if event.kind is EventKind.STOPPING:
-                        break
-            release.set()  # the stop was requested while the call ran; it still finishes
+    async with sup.running() as handle:
+        await entered.wait()
+        async with handle.events() as events:
+            handle.shutdown("test over")
+            async for event in events:
+                if event.kind is EventKind.STOPPING:
+                    break
+        release.set()  # the stop was requested while the call ran; it still finishes
     assert finished == [True]
     assert handle.report["flush"].status is ProcStatus.STOPPED
 
@@ -114,9 +111,8 @@ async def test_a_call_outlasting_the_grace_is_forced() -> None:
 
     job = Periodic(stuck, every=60, run_at_start=True, grace=0.1)
     sup = SupervisorBuilder("app").add_proc(job).build()
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            await entered.wait()
+    async with sup.running() as handle:
+        await entered.wait()
     assert handle.report["stuck"].status is ProcStatus.FORCED
 
 
@@ -128,7 +124,7 @@ async def test_an_error_in_the_function_fails_the_proc() -> None:
         raise CleanupError("table locked")
 
     sup = SupervisorBuilder("app").add_proc(Periodic(broken, every=1, run_at_start=True)).build()
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         await sup.start(handle_signals=False)
     assert isinstance(caught.value.report["broken"].error, CleanupError)
 

@@ -16,12 +16,15 @@ import pytest
 import trio.lowlevel
 from trio._core import _thread_cache
 
+from super_visor import Restart, Strategy, SupervisorBuilder
+
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Awaitable, Callable, Collection, Iterator
 
     from super_visor import CancellationToken, Supervisor, SupervisorReport
 
 __all__ = (
+    "Boom",
     "Completes",
     "FailsBeforeReady",
     "FailsLater",
@@ -31,6 +34,8 @@ __all__ = (
     "Recorder",
     "Shielded",
     "Stubborn",
+    "Worker",
+    "build_supervisor",
     "recording_fn",
     "serve_until",
     "trio_worker_thread",
@@ -256,3 +261,114 @@ async def serve_until(
         await stop.wait()
     if reports is not None:
         reports.append(handle.report)
+
+
+class Boom(Exception):
+    """The error a `Worker` raises when crashed."""
+
+
+def _set(waits: dict[int, anyio.Event], n: int) -> None:
+    waits.setdefault(n, anyio.Event()).set()
+
+
+class Worker:
+    """A proc that runs until stopped, crashed (`crash`) or completed (`complete`), for restarts.
+
+    Every run logs ``start``, then ``stop``, ``crash`` or ``complete``. Counts its runs and how
+    many run at once (``max_active`` must stay 1). Runs listed in *fail_runs* raise `Boom` at
+    once, before their first await. `wait_run` and `wait_ended` let a test wait for a run.
+    """
+
+    def __init__(self, name: str, log: list[str], *, fail_runs: Collection[int] = ()) -> None:
+        self.name = name
+        self.log = log
+        self.fail_runs = fail_runs
+        self.runs = 0
+        self.active = 0
+        self.max_active = 0
+        self.started_at: list[float] = []
+        self.tokens: list[CancellationToken] = []
+        self._trigger: anyio.Event | None = None
+        self._action: tuple[str, object] | None = None
+        self._run_waits: dict[int, anyio.Event] = {}
+        self._end_waits: dict[int, anyio.Event] = {}
+
+    async def run_proc(self, token: CancellationToken) -> object:
+        self.runs += 1
+        run = self.runs
+        self.active += 1
+        self.max_active = max(self.max_active, self.active)
+        self.started_at.append(anyio.current_time())
+        self.tokens.append(token)
+        self.log.append(f"start {self.name}")
+        try:
+            _set(self._run_waits, run)
+            if run in self.fail_runs:
+                self.log.append(f"crash {self.name}")
+                raise Boom(f"{self.name} run {run}")
+            return await self._until_triggered(token)
+        finally:
+            self.active -= 1
+            _set(self._end_waits, run)
+
+    async def _until_triggered(self, token: CancellationToken) -> object:
+        trigger = self._trigger = anyio.Event()
+        self._action = None
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(_relay, token, trigger)
+            await trigger.wait()
+            task_group.cancel_scope.cancel()
+        action, self._action = self._action, None
+        if action is None:
+            self.log.append(f"stop {self.name}")
+            return None
+        kind, value = action
+        self.log.append(f"{kind} {self.name}")
+        if kind == "crash":
+            assert isinstance(value, BaseException)
+            raise value
+        return value
+
+    def crash(self, error: Exception | None = None) -> None:
+        """Make the current run raise *error* (a `Boom` by default)."""
+        assert self._trigger is not None, f"{self.name} is not running"
+        self._action = ("crash", error or Boom(f"{self.name} run {self.runs}"))
+        self._trigger.set()
+
+    def complete(self, result: object = None) -> None:
+        """Make the current run return *result* on its own."""
+        assert self._trigger is not None, f"{self.name} is not running"
+        self._action = ("complete", result)
+        self._trigger.set()
+
+    async def wait_run(self, n: int) -> None:
+        """Return once run number *n* has begun."""
+        if self.runs < n:
+            await self._run_waits.setdefault(n, anyio.Event()).wait()
+
+    async def wait_ended(self, n: int) -> None:
+        """Return once run number *n* has ended."""
+        await self._end_waits.setdefault(n, anyio.Event()).wait()
+
+
+async def _relay(token: CancellationToken, trigger: anyio.Event) -> None:
+    await token.wait()
+    trigger.set()
+
+
+def build_supervisor(
+    workers: list[Worker],
+    *,
+    strategy: Strategy = Strategy.ONE_FOR_ONE,
+    restart: Restart = Restart.PERMANENT,
+    name: str = "app",
+    max_restarts: int = 3,
+    within: float = 5.0,
+) -> Supervisor:
+    """A supervisor of *workers*, all with the same restart policy (grace 2 s)."""
+    builder = SupervisorBuilder(
+        name, strategy=strategy, max_restarts=max_restarts, within=within, grace=2.0
+    )
+    for worker in workers:
+        builder.add_proc(worker, restart=restart)
+    return builder.build()

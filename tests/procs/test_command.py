@@ -12,7 +12,7 @@ import pytest
 from super_visor import ProcStatus, StartupError, SupervisorBuilder, SupervisorError
 from super_visor.procs import Command, CommandFailed, LogLineProbe
 
-from ..procs import trio_worker_thread as trio_worker_thread  # session fixture, see procs
+from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 from .helpers import alive, python, read_pids
 
 if TYPE_CHECKING:
@@ -33,12 +33,11 @@ async def test_output_is_logged_and_a_clean_stop_returns_the_signal_exit_code(
     caplog.set_level(logging.INFO, logger="super_visor.procs")
     cmd = Command(python(SERVES), name="sleeper", ready=LogLineProbe("^up$"), grace=5)
     sup = SupervisorBuilder("app").add_proc(cmd).build()
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            assert handle.ready_value("sleeper") == "up"
-            pid = cmd.pid
-            assert pid is not None
-            assert alive(pid)
+    async with sup.running() as handle:
+        assert handle.ready_value("sleeper") == "up"
+        pid = cmd.pid
+        assert pid is not None
+        assert alive(pid)
     outcome = handle.report["sleeper"]
     assert outcome.status is ProcStatus.STOPPED
     assert outcome.result == -signal.SIGTERM
@@ -49,9 +48,8 @@ async def test_output_is_logged_and_a_clean_stop_returns_the_signal_exit_code(
 async def test_without_a_probe_the_ready_value_is_the_pid() -> None:
     cmd = Command(python(SERVES), name="sleeper")
     sup = SupervisorBuilder("app").add_proc(cmd).build()
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            assert handle.ready_value("sleeper") == cmd.pid
+    async with sup.running() as handle:
+        assert handle.ready_value("sleeper") == cmd.pid
 
 
 async def test_non_zero_exit_fails_with_code_and_last_lines() -> None:
@@ -63,7 +61,7 @@ async def test_non_zero_exit_fails_with_code_and_last_lines() -> None:
     """
     cmd = Command(python(code), name="job", keep_lines=5)
     sup = SupervisorBuilder("app").add_proc(cmd).build()
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         await sup.start(handle_signals=False)
     error = caught.value.report["job"].error
     assert isinstance(error, CommandFailed)
@@ -78,7 +76,7 @@ async def test_non_zero_exit_fails_with_code_and_last_lines() -> None:
 async def test_stderr_is_kept_too() -> None:
     code = "import sys; print('boom: the disk is full', file=sys.stderr); sys.exit(1)"
     sup = SupervisorBuilder("app").add_proc(Command(python(code), name="job")).build()
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         await sup.start(handle_signals=False)
     error = caught.value.report["job"].error
     assert isinstance(error, CommandFailed)
@@ -92,7 +90,7 @@ async def test_death_by_signal_fails_naming_the_signal() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     """
     sup = SupervisorBuilder("app").add_proc(Command(python(code), name="crash")).build()
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         await sup.start(handle_signals=False)
     error = caught.value.report["crash"].error
     assert isinstance(error, CommandFailed)
@@ -103,8 +101,7 @@ async def test_death_by_signal_fails_naming_the_signal() -> None:
 
 async def test_exit_zero_on_its_own_completes() -> None:
     sup = SupervisorBuilder("app").add_proc(Command(python("print('done')"), name="once")).build()
-    with anyio.fail_after(10):
-        report = await sup.start(handle_signals=False)
+    report = await sup.start(handle_signals=False)
     assert report["once"].status is ProcStatus.COMPLETED
     assert report["once"].result == 0
 
@@ -118,9 +115,8 @@ async def test_stubborn_child_stop_is_clean_and_reports_sigkill() -> None:
     """
     cmd = Command(python(code), name="stubborn", ready=LogLineProbe("^up$"), grace=0.2)
     sup = SupervisorBuilder("app").add_proc(cmd).build()
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            pid = cmd.pid
+    async with sup.running() as handle:
+        pid = cmd.pid
     outcome = handle.report["stubborn"]
     assert outcome.status is ProcStatus.STOPPED  # not FORCED: the kill fits in the reserve
     assert outcome.result == -signal.SIGKILL
@@ -147,11 +143,10 @@ async def test_the_grandchild_dies_with_the_child(tmp_path: Path) -> None:
     argv = [*python(GRANDPARENT), str(pid_file)]
     cmd = Command(argv, name="family", ready=LogLineProbe("^up$"), grace=0.2)
     sup = SupervisorBuilder("app").add_proc(cmd).build()
-    with anyio.fail_after(10):
-        async with sup.running():
-            child, grandchild = read_pids(pid_file)
-            assert alive(child)
-            assert alive(grandchild)
+    async with sup.running():
+        child, grandchild = read_pids(pid_file)
+        assert alive(child)
+        assert alive(grandchild)
     assert not alive(child)
     assert not alive(grandchild)  # it ignored SIGTERM: the group's SIGKILL got it
 
@@ -161,7 +156,7 @@ async def test_force_cancelled_supervisor_still_kills_and_reaps_the_group(tmp_pa
     argv = [*python(GRANDPARENT), str(pid_file)]
     cmd = Command(argv, name="family", ready=LogLineProbe("^up$"), grace=30)
     sup = SupervisorBuilder("app").add_proc(cmd).build()
-    with anyio.fail_after(10):
+    with anyio.fail_after(10):  # below the 30 s grace, which a forced stop must not wait
         with anyio.CancelScope() as scope:
             async with sup.running():
                 child, grandchild = read_pids(pid_file)
@@ -174,7 +169,7 @@ async def test_force_cancelled_supervisor_still_kills_and_reaps_the_group(tmp_pa
 async def test_probe_timeout_is_a_startup_error_naming_command_and_probe() -> None:
     cmd = Command(python(SERVES), name="slow", ready=LogLineProbe("never", timeout=0.2))
     sup = SupervisorBuilder("app").add_proc(cmd).build()
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         async with sup.running():
             pytest.fail("the block must not run")  # pragma: no cover (start-up fails)
     outer = caught.value.report["slow"].error
@@ -190,6 +185,7 @@ async def test_child_exiting_before_its_probe_passed_fails_start_up_at_once() ->
     code = "import sys; print('config file missing'); sys.exit(2)"
     cmd = Command(python(code), name="early", ready=LogLineProbe("ready", timeout=30))
     sup = SupervisorBuilder("app").add_proc(cmd).build()
+    # Below the probe's 30 s timeout: the exit ends start-up without waiting for it.
     with anyio.fail_after(10), pytest.raises(SupervisorError) as caught:
         await sup.start(handle_signals=False)
     cause = caught.value.report["early"].error.__cause__  # type: ignore[union-attr]
@@ -219,9 +215,8 @@ async def test_commands_start_in_order_and_stop_in_reverse(tmp_path: Path) -> No
         builder.add_proc(
             Command([*python(code), name, str(log)], name=name, ready=LogLineProbe("^up$"))
         )
-    with anyio.fail_after(10):
-        async with builder.build().running() as handle:
-            pass
+    async with builder.build().running() as handle:
+        pass
     assert log.read_text().split("\n")[:-1] == [
         "start db",
         "start cache",
@@ -243,7 +238,7 @@ async def test_an_unexpected_exit_during_stop_is_a_failure() -> None:
     """
     cmd = Command(python(code), name="messy", ready=LogLineProbe("^up$"))
     sup = SupervisorBuilder("app").add_proc(cmd).build()
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         async with sup.running():
             pass
     error = caught.value.report["messy"].error
@@ -254,7 +249,7 @@ async def test_an_unexpected_exit_during_stop_is_a_failure() -> None:
 async def test_a_missing_program_fails_the_proc() -> None:
     cmd = Command(["/nonexistent/program"], name="ghost")
     sup = SupervisorBuilder("app").add_proc(cmd).build()
-    with anyio.fail_after(10), pytest.raises(SupervisorError) as caught:
+    with pytest.raises(SupervisorError) as caught:
         await sup.start(handle_signals=False)
     assert isinstance(caught.value.report["ghost"].error, FileNotFoundError)
 
@@ -277,8 +272,7 @@ async def test_stop_signal_is_configurable() -> None:
         python(code), name="ctrl_c", ready=LogLineProbe("^up$"), stop_signal=signal.SIGINT
     )
     sup = SupervisorBuilder("app").add_proc(cmd).build()
-    with anyio.fail_after(10):
-        async with sup.running() as handle:
-            pass
+    async with sup.running() as handle:
+        pass
     assert handle.report["ctrl_c"].status is ProcStatus.STOPPED
     assert handle.report["ctrl_c"].result == 0
