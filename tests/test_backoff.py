@@ -23,6 +23,7 @@ from super_visor import (
     SupervisorError,
 )
 
+from .clock import ManualClock, with_clock
 from .fakes import Boom, Worker
 from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
@@ -101,16 +102,18 @@ async def test_backoff_resets_after_a_stable_run(caplog: pytest.LogCaptureFixtur
     """The attempt counter resets once the proc ran for ``maximum`` seconds.
 
     Runs 1 and 2 crash at once (0.05 s, 0.1 s); run 3 runs 0.25 s (> maximum 0.2 s) before
-    crashing, so its restart waits the initial 0.05 s again, not 0.2 s.
+    crashing, so its restart waits the initial 0.05 s again, not 0.2 s. Time is the run's
+    clock: backoffs jump it on, the stable run moves it; nothing sleeps.
     """
     caplog.set_level(logging.DEBUG, logger="super_visor")
     runs: list[float] = []
     fourth = anyio.Event()
+    clock = ManualClock(autojump=True)
 
     async def flaky(token: CancellationToken) -> None:
-        runs.append(anyio.current_time())
+        runs.append(clock.now())
         if len(runs) == 3:
-            await anyio.sleep(0.25)  # the stable run under test
+            clock.advance(0.25)  # the stable run under test
         if len(runs) == 4:
             fourth.set()
             await token.wait()
@@ -123,7 +126,7 @@ async def test_backoff_resets_after_a_stable_run(caplog: pytest.LogCaptureFixtur
         .add_proc(flaky, restart=Restart.PERMANENT, backoff=backoff)
         .build()
     )
-    async with sup.running():
+    async with with_clock(sup, clock).running():
         await fourth.wait()
     assert backoff_messages(caplog) == [
         "app/flaky: restarting in 0.05s (backoff)",

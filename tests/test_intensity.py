@@ -1,12 +1,11 @@
 """Restart intensity at runtime: restarts within ``max_restarts`` per ``within`` seconds keep
 the tree running, one more fails it with `RestartLimitExceeded`; the outcome counts them.
 
-The one sleep spaces restarts beyond the window: time is what that test is about.
+Time is the run's clock: a test moves it (`ManualClock`) instead of sleeping.
 """
 
 from __future__ import annotations
 
-import anyio
 import pytest
 
 from super_visor import (
@@ -17,6 +16,7 @@ from super_visor import (
     SupervisorError,
 )
 
+from .clock import ManualClock, with_clock
 from .fakes import Worker, build_supervisor
 from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
@@ -70,14 +70,15 @@ async def test_restarts_within_the_limit_keep_the_tree_running() -> None:
 async def test_restarts_spread_over_time_do_not_trip_the_intensity() -> None:
     """1 restart allowed within 0.1 s; crashes 0.15 s apart never have two in the window.
 
-    The sleep is what is under test: it spaces the restarts beyond the window.
+    The run's clock spaces the restarts beyond the window; nothing sleeps.
     """
     log: list[str] = []
     w = Worker("w", log)
-    sup = build_supervisor([w], max_restarts=1, within=0.1)
+    clock = ManualClock()
+    sup = with_clock(build_supervisor([w], max_restarts=1, within=0.1), clock)
     async with sup.running() as handle:
         for run in range(1, 5):
-            await anyio.sleep(0.15)
+            clock.advance(0.15)
             w.crash()
             await w.wait_run(run + 1)
         assert not handle.stopped

@@ -34,6 +34,7 @@ from super_visor import (
     SupervisorError,
 )
 
+from .clock import ManualClock, with_clock
 from .fakes import Boom, Worker
 from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
@@ -197,14 +198,15 @@ async def test_multiple_restarts() -> None:
     """Restarts spaced beyond the period never exceed intensity 1.
 
     OTP uses 1 restart per 1 s and sleeps 2.1 s between kills; we scale it to 0.1 s and
-    0.15 s. The sleep is what is under test: it spaces the restarts beyond the period.
+    0.15 s, on the run's clock: the test moves it instead of sleeping.
     """
     child1 = Worker("child1", [])
-    async with sup_test(child1, max_restarts=1, within=0.1).running() as handle:
+    clock = ManualClock()
+    async with with_clock(sup_test(child1, max_restarts=1, within=0.1), clock).running() as handle:
         child1.crash()
         for run in range(2, 5):
             await child1.wait_run(run)
-            await anyio.sleep(0.15)
+            clock.advance(0.15)
             child1.crash()
         await child1.wait_run(5)
         assert not handle.stopped
