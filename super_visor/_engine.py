@@ -75,6 +75,8 @@ class SupervisorRun:
         self.all_ready = False
         self.reason: str | None = None
         self.forced_by_signal: int | None = None
+        #: The first BaseException a proc raised (KeyboardInterrupt, SystemExit(n), ...).
+        self.fatal: BaseException | None = None
         self.live = 0
         # Created here, so a run must be made inside async code (it always is).
         self._ready_or_done = anyio.Event()
@@ -222,13 +224,27 @@ class SupervisorRun:
         cancelled: bool,
     ) -> None:
         """Record how a run ended (see `settle`), then carry out what follows."""
+        fatal = error is not None and _is_fatal(error)
+        if fatal:
+            error = self._keep_fatal(error)
         stopped_by_us, before_ready = settle(slot, attempt, result, error, cancelled=cancelled)
         self.live -= 1
         wake(attempt)
-        action = after_end(self._facts(slot, attempt, stopped_by_us, before_ready))
+        facts = self._facts(slot, attempt, stopped_by_us, before_ready)
+        action = after_end(facts._replace(fatal=True) if fatal else facts)
         if end_is_reported(action):
             narrate_end(self.hub, slot.path, attempt.status, attempt.error, slot.restarts)
         self._carry_out(action, slot, attempt)
+
+    def _keep_fatal(self, error: BaseException | None) -> BaseException | None:
+        """A proc raised a BaseException (not a stray cancellation, which is an ordinary
+        failure): the run raises the first one once it has stopped.
+        ``sys.exit()`` / ``SystemExit(0)`` asks for a clean stop: no error at all."""
+        if isinstance(error, SystemExit) and error.code in (0, None):
+            return None
+        if self.fatal is None:
+            self.fatal = error
+        return error
 
     def _facts(
         self, slot: Slot, attempt: Attempt, stopped_by_us: bool, before_ready: bool
@@ -289,7 +305,16 @@ class SupervisorRun:
         limit = self._restarter.limit
         errors = failure_errors(slots, limit)
         report = self.report_so_far()
+        if self.fatal is not None:
+            self.fatal.__super_visor_report__ = report  # type: ignore[attr-defined]
+            raise self.fatal
         if not errors:
             return report
         message = failure_message(self.path, slots, limit_hit=limit is not None)
         raise SupervisorError(message, errors, report)
+
+
+def _is_fatal(error: BaseException) -> bool:
+    """Whether a proc's *error* asks to end the whole application: anything but an
+    ``Exception`` (a stray cancellation arrives as a RuntimeError, see ``_proc_task``)."""
+    return not isinstance(error, Exception)

@@ -126,7 +126,8 @@ class Action(enum.Enum):
     FAIL_STARTUP = "fail_startup"
     #: A dynamic child failed to start: ``start_child()`` raises it to its caller.
     HAND_TO_CALLER = "hand_to_caller"
-    #: A significant proc ended for good: the supervisor shuts down.
+    #: A significant proc ended for good, or a proc raised a BaseException (KeyboardInterrupt,
+    #: SystemExit, ...): the supervisor shuts down.
     SHUT_DOWN = "shut_down"
     #: A dynamic child ended cleanly: it leaves the supervisor, nothing to report.
     FORGET = "forget"
@@ -158,10 +159,15 @@ class EndFacts(NamedTuple):
     significant: bool
     #: No other proc of the supervisor runs, starts or waits for a restart.
     last_one: bool
+    #: It raised a BaseException that is not a cancellation (``sys.exit()`` included): a
+    #: request to end the whole application, never restarted.
+    fatal: bool = False
 
 
 def after_end(facts: EndFacts) -> Action:
     """Decide what follows the end of one proc's run (OTP's handling of an exit signal)."""
+    if facts.fatal:
+        return Action.NOTHING if facts.stopping else Action.SHUT_DOWN
     if facts.dynamic and facts.startup_failed:
         return Action.HAND_TO_CALLER
     if facts.startup_failed:

@@ -11,6 +11,7 @@ shutdown forces a proc by cancelling its task, so no scope of our own is needed 
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -61,12 +62,40 @@ async def run_proc_task(
         except Exception as exc:  # noqa: BLE001 (a proc's failure is its outcome)
             error = exc
     except BaseException as exc:
-        # Cancelled: forced by us, or by an enclosing scope forcing the whole tree; or
-        # interrupted (KeyboardInterrupt). Record the outcome, then let it propagate.
-        cancelled = isinstance(exc, anyio.get_cancelled_exc_class())
-        ctx.proc_ended(slot, attempt, None, None if cancelled else exc, cancelled=True)
-        raise
+        if _really_cancelled(exc, attempt):
+            ctx.proc_ended(slot, attempt, None, None, cancelled=True)
+            raise
+        # KeyboardInterrupt, SystemExit, another BaseException, or a cancellation nobody
+        # asked for (a bug in the proc, e.g. a leaked cancel scope): an outcome like any
+        # error, kept out of the task group, which would cancel every sibling at once and
+        # break the reverse-order stop (API.md section 8). The run decides what follows.
+        ctx.proc_ended(slot, attempt, None, _as_failure(slot, exc), cancelled=False)
+        return
     ctx.proc_ended(slot, attempt, result, error, cancelled=False)
+
+
+def _as_failure(slot: Slot, exc: BaseException) -> BaseException:
+    """A stray cancellation becomes a `RuntimeError` caused by it: the backend's cancellation
+    exception must not travel on as an error object (trio forbids re-raising it elsewhere)
+    and cannot sit in an ExceptionGroup. Anything else is kept as it is."""
+    if not isinstance(exc, anyio.get_cancelled_exc_class()):
+        return exc
+    error = RuntimeError(
+        f"{slot.path}: raised the backend's cancellation although no stop was requested and "
+        "nothing forced it; a cancel scope leaked out of the proc? Catch the cancellation "
+        "only inside the scope that was cancelled"
+    )
+    error.__cause__ = exc
+    return error
+
+
+def _really_cancelled(exc: BaseException, attempt: Attempt) -> bool:
+    """Whether *exc* is a real cancellation of this task: our force, or an enclosing scope
+    (a parent forcing the whole tree). A cancel scope that is cancelled shows as an
+    effective deadline of -inf; a stray cancellation exception does not."""
+    if not isinstance(exc, anyio.get_cancelled_exc_class()):
+        return False
+    return attempt.forced or anyio.current_effective_deadline() == -math.inf
 
 
 async def _enter(

@@ -24,17 +24,20 @@ async def run_beside(
 ) -> T:
     """Await ``main()`` while each helper runs in the background; cancel them after it.
 
-    Returns what ``main()`` returned; an ``Exception`` it raised is raised unwrapped once the
-    helpers are gone (a helper's own exception still comes out of the task group).
+    Returns what ``main()`` returned; anything it raised other than a cancellation is raised
+    unwrapped once the helpers are gone (a helper's own exception still comes out of the
+    task group).
     """
     outcome: list[T] = []
-    error: Exception | None = None
+    error: BaseException | None = None
     async with anyio.create_task_group() as task_group:
         for helper in helpers:
             task_group.start_soon(helper)
         try:
             outcome.append(await main())
-        except Exception as exc:  # noqa: BLE001 (re-raised below, outside the group)
+        except anyio.get_cancelled_exc_class():
+            raise
+        except BaseException as exc:  # noqa: BLE001 (re-raised below, outside the group)
             error = exc
         finally:
             task_group.cancel_scope.cancel()

@@ -100,7 +100,30 @@ end_facts = st.builds(
     wants_restart=st.booleans(),
     significant=st.booleans(),
     last_one=st.booleans(),
+    fatal=st.just(False),
 )
+#: Every fact, a BaseException ("fatal") included.
+any_facts = st.builds(
+    EndFacts,
+    status=st.sampled_from(ENDED_STATUSES),
+    stopped_by_us=st.booleans(),
+    before_ready=st.booleans(),
+    startup_failed=st.booleans(),
+    dynamic=st.booleans(),
+    stopping=st.booleans(),
+    wants_restart=st.booleans(),
+    significant=st.booleans(),
+    last_one=st.booleans(),
+    fatal=st.booleans(),
+)
+
+
+@given(any_facts)
+def test_a_base_exception_shuts_the_supervisor_down_and_is_never_restarted(
+    facts: EndFacts,
+) -> None:
+    if facts.fatal:
+        assert after_end(facts) is (Action.NOTHING if facts.stopping else Action.SHUT_DOWN)
 
 
 @given(end_facts)
