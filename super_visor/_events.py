@@ -12,6 +12,7 @@ transition. Delivery never blocks the supervisor and never breaks it:
 from __future__ import annotations
 
 import enum
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, final
@@ -118,8 +119,8 @@ class Event:
 
     @property
     def level(self) -> int:
-        """The `logging` level this event is logged at."""
-        return _LEVELS[self.kind._name_]
+        """The `logging` level this event is logged at (a restart after a crash: ERROR)."""
+        return event_level(self.kind, self.error)
 
 
 @final
@@ -183,7 +184,7 @@ class EventStream:
 class EventHub:
     """Delivers the events of one tree: callbacks, streams and logging."""
 
-    __slots__ = ("_callbacks", "_proc_loggers", "_streams", "logger")
+    __slots__ = ("_callbacks", "_proc_loggers", "_streams", "_tracebacks", "logger")
 
     def __init__(self, callbacks: Sequence[Callable[[Event], object]] = ()) -> None:
         self._callbacks = tuple(callbacks)
@@ -193,6 +194,8 @@ class EventHub:
         # Child loggers by proc path: logging.getLogger takes a module lock on every call,
         # and a restart storm logs one line per restart.
         self._proc_loggers: dict[str, logging.Logger] = {}
+        #: Shared by the hubs of one tree: the traceback limit is per proc, not per hub.
+        self._tracebacks = TracebackBudget()
 
     def with_callbacks(self, callbacks: Sequence[Callable[[Event], object]]) -> EventHub:
         """A hub for a nested supervisor: the parent's subscribers plus its own callbacks."""
@@ -201,6 +204,7 @@ class EventHub:
         hub = EventHub((*self._callbacks, *callbacks))
         hub._streams = self._streams
         hub._proc_loggers = self._proc_loggers  # one set: a stream opened at the root sees it all
+        hub._tracebacks = self._tracebacks
         return hub
 
     def open_stream(self, buffer: int) -> EventStream:
@@ -214,11 +218,14 @@ class EventHub:
             stream._send.close()
         self._streams.clear()
 
-    def wants(self, kind: EventKind) -> bool:
-        """Whether an event of *kind* would reach anyone; cheap, checked before building it."""
-        return bool(self._callbacks or self._streams) or self.logger.isEnabledFor(
-            _LEVELS[kind._name_]
-        )
+    def wants(self, kind: EventKind, level: int | None = None) -> bool:
+        """Whether an event of *kind* would reach anyone; cheap, checked before building it.
+
+        *level* is the event's own level where it differs from its kind's (`event_level`).
+        """
+        if self._callbacks or self._streams:
+            return True
+        return self.logger.isEnabledFor(_LEVELS[kind._name_] if level is None else level)
 
     def emit(
         self,
@@ -244,8 +251,13 @@ class EventHub:
             stream._offer(event)
 
     def _log(self, event: Event) -> None:
-        """Log *event* to ``super_visor.<path with dots>`` (a child logger per proc path)."""
-        level = _LEVELS[event.kind._name_]
+        """Log *event* to ``super_visor.<path with dots>`` (a child logger per proc path).
+
+        A crash is logged with its traceback: always for a final failure, and for a restart at
+        most once per proc per second (`TracebackBudget`), so a crash loop cannot flood the log;
+        the tracebacks left out are counted in that proc's next record with one.
+        """
+        level = event.level
         if not self.logger.isEnabledFor(level):
             return
         proc_logger = self._proc_loggers.get(event.path)
@@ -257,9 +269,46 @@ class EventHub:
             message = f"{message}: {event.detail}"
         if event.restarts:
             message = f"{message} (restarts: {event.restarts})"
-        # A traceback for a final failure only; a restarted one is a single line (RESTARTING).
-        exc_info = event.error if event.kind is EventKind.FAILED else None
+        exc_info = None
+        if level >= ERROR and event.error is not None:
+            final = event.kind is not EventKind.RESTARTING
+            shown, left_out = self._tracebacks.take(event.path, final=final)
+            if shown:
+                exc_info = event.error
+                if left_out:
+                    message = f"{message} ({left_out} earlier tracebacks of it not shown)"
         proc_logger.log(level, "%s: %s", event.path, message, exc_info=exc_info)
+
+
+def event_level(kind: EventKind, error: BaseException | None) -> int:
+    """The logging level of an event: its kind's, except that a restart after a crash is a
+    failure (ERROR, with a traceback), while a restart after a clean end is a WARNING."""
+    if kind is EventKind.RESTARTING and error is not None:
+        return ERROR
+    return _LEVELS[kind._name_]
+
+
+@final
+class TracebackBudget:
+    """At most one traceback per proc path per second; counts the ones left out.
+
+    Time is ``time.monotonic()``: it rations log output, not the supervisor's behaviour.
+    """
+
+    __slots__ = ("_left_out", "_shown_at")
+
+    def __init__(self) -> None:
+        self._shown_at: dict[str, float] = {}
+        self._left_out: dict[str, int] = {}
+
+    def take(self, path: str, *, final: bool) -> tuple[bool, int]:
+        """(show this traceback?, how many were left out before it); *final* always shows."""
+        now = time.monotonic()
+        if not final and now - self._shown_at.get(path, -math.inf) < 1.0:
+            self._left_out[path] = self._left_out.get(path, 0) + 1
+            return False, 0
+        self._shown_at[path] = now
+        return True, self._left_out.pop(path, 0)
 
 
 _END_EVENTS = {
@@ -293,9 +342,19 @@ def narrate_restart(
 ) -> None:
     """The RESTARTING event of a proc that ended and will be started again.
 
-    One line, no traceback: a crash loop must not flood the log with tracebacks; the errors
-    are kept in the outcome's history for the report.
+    After a crash it is logged at ERROR, with the traceback at most once per proc per second
+    (see `EventHub._log`); the errors are also kept in the outcome's history for the report.
     """
-    if hub.wants(EventKind.RESTARTING):
-        what = f"failed ({error!r})" if status is ProcStatus.FAILED else "completed"
+    failed = status is ProcStatus.FAILED
+    if hub.wants(EventKind.RESTARTING, event_level(EventKind.RESTARTING, error)):
+        what = f"failed ({describe_error(error)})" if failed else "completed"
         hub.emit(EventKind.RESTARTING, path, error=error, restarts=restarts, detail=what)
+
+
+def describe_error(error: BaseException | None) -> str:
+    """``repr(error)``, or its type's name when its ``repr`` itself raises (a log line about
+    a failure must never fail)."""
+    try:
+        return repr(error)
+    except Exception:  # noqa: BLE001 (the error is the user's; its repr is untrusted)
+        return f"<{type(error).__name__} (its repr raised)>"

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from ._errors import RestartLimitExceeded
-from ._events import DEBUG, EventKind
+from ._events import DEBUG, EventKind, narrate_end
 from ._lifecycle import ProcState
 from ._restart import IntensityWindow, Restart, restart_group
 from ._shutdown import stop_slot
@@ -121,6 +121,9 @@ class Restarter:
         )
         limit.add_note(f"super_visor: raised by supervisor {ctx.path}")
         trigger.move(ProcState.ENDED)
+        attempt = trigger.attempt
+        if attempt is not None:  # its end is final after all: say so, with its traceback
+            narrate_end(ctx.hub, trigger.path, attempt.status, attempt.error, trigger.restarts)
         ctx.hub.emit(EventKind.RESTART_LIMIT, ctx.path, error=limit, detail=str(limit))
         ctx.request_stop(f"restart limit exceeded (last ended: '{trigger.path}')")
 

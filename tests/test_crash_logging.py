@@ -1,0 +1,79 @@
+"""Crash logging (API.md section 8): a failure is logged at ERROR with its traceback; in a
+restart storm at most one traceback per proc per second, the rest counted in that proc's
+next record with a traceback; the final failure always has its traceback."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import anyio
+import pytest
+
+from super_visor import CancellationToken, Restart, SupervisorBuilder, SupervisorError
+
+
+class Boom(Exception):
+    pass
+
+
+def crash_records(caplog: pytest.LogCaptureFixture, path: str) -> list[logging.LogRecord]:
+    name = "super_visor." + path.replace("/", ".")
+    return [r for r in caplog.records if r.name == name and r.levelno == logging.ERROR]
+
+
+def left_out(record: logging.LogRecord) -> int:
+    found = re.search(r"\((\d+) earlier tracebacks of it not shown\)", record.getMessage())
+    return int(found.group(1)) if found else 0
+
+
+async def test_a_restarted_crash_is_logged_at_error_with_its_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="super_visor")
+    runs: list[int] = []
+    second = anyio.Event()
+
+    async def flaky(token: CancellationToken) -> None:
+        runs.append(1)
+        if len(runs) == 1:
+            raise Boom("first run")
+        second.set()
+        await token.wait()
+
+    sup = SupervisorBuilder("app").add_proc(flaky, restart=Restart.TRANSIENT).build()
+    async with sup.running():
+        await second.wait()
+    [record] = crash_records(caplog, "app/flaky")
+    assert "restarting: failed (Boom('first run'))" in record.getMessage()
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], Boom)
+
+
+async def test_a_crash_storm_logs_every_crash_and_accounts_for_every_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="super_visor")
+    crashes = 30
+
+    async def crasher(token: CancellationToken) -> None:
+        raise Boom("again")
+
+    sup = (
+        SupervisorBuilder("app", max_restarts=crashes - 1, within=3600.0)
+        .add_proc(crasher, restart=Restart.PERMANENT)
+        .build()
+    )
+    with pytest.raises(SupervisorError):
+        await sup.start(handle_signals=False)
+    records = crash_records(caplog, "app/crasher")
+    with_traceback = [r for r in records if r.exc_info is not None]
+    # One ERROR record per crash, plus the final failure once the supervisor gives up.
+    assert len(records) == crashes + 1
+    # Every crash is either shown with its traceback or counted in a later record that is.
+    assert len(with_traceback) + sum(left_out(r) for r in with_traceback) == len(records)
+    final = records[-1]
+    assert final.exc_info is not None  # the final failure always has its traceback
+    assert "failed" in final.getMessage()
+    # Tracebacks are rationed: far fewer than crashes (30 crashes take well under 30 s).
+    assert len(with_traceback) < crashes
