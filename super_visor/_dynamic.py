@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, final
 
 from ._errors import ConfigError, StartupError
 from ._lifecycle import ProcState, RunPhase
+from ._outcome import ProcStatus
 from ._shutdown import stop_slot, wait_ended
 from ._slot import Slot
 from ._startup import start_slot
@@ -29,7 +30,7 @@ __all__ = ("DynamicChildren",)
 class DynamicChildren:
     """The dynamic children of one supervisor run, in start order (newest last)."""
 
-    __slots__ = ("_by_name", "_ctx", "_next_index", "_restarter", "children")
+    __slots__ = ("_by_name", "_ctx", "_next_index", "_restarter", "children", "departed")
 
     def __init__(self, ctx: RunContext, restarter: Restarter, by_name: dict[str, Slot]) -> None:
         self._ctx = ctx
@@ -37,6 +38,9 @@ class DynamicChildren:
         #: The run's registry of every proc by name (static and dynamic): names stay unique.
         self._by_name = by_name
         self.children: dict[str, Slot] = {}
+        #: Children stopped with ``stop_child()`` that had failed: gone from the supervisor
+        #: (their name is free again) but kept for the report.
+        self.departed: list[Slot] = []
         self._next_index = len(ctx.slots)
 
     def is_dynamic(self, slot: Slot) -> bool:
@@ -73,13 +77,21 @@ class DynamicChildren:
             raise error
         raise StartupError(slot.path, "raised before it was ready") from error
 
-    async def stop_child(self, name: str, reason: str) -> ProcOutcome:
-        """Stop a dynamic child (grace, then force), remove it, return its outcome."""
+    def listed(self) -> list[Slot]:
+        """The children for the report, in start order: current ones and departed failures."""
+        if not self.departed:
+            return [*self.children.values()]
+        return sorted([*self.children.values(), *self.departed], key=lambda slot: slot.index)
+
+    async def stop_child(self, name: str, reason: str, phase: RunPhase) -> ProcOutcome:
+        """Stop a dynamic child (grace, then force), remove it, return its outcome.
+
+        A child that failed (also while being stopped) stays in the report.
+        """
         slot = self.children.get(name)
-        if slot is None:
-            known = ", ".join(self.children) or "none"
-            msg = f"{self._ctx.path}: no dynamic child {name!r}; running dynamic children: {known}"
-            raise KeyError(msg)
+        running = slot is not None and (slot.live or slot.state is ProcState.RESTARTING)
+        if slot is None or not running or phase is RunPhase.STOPPED:
+            raise KeyError(self._not_running(name, phase))
         if slot.state is ProcState.RUNNING or slot.state is ProcState.STARTING:
             await stop_slot(self._ctx, slot, reason)
         elif slot.live:
@@ -88,7 +100,17 @@ class DynamicChildren:
         if slot.state is ProcState.RESTARTING:  # queued, or in its backoff (see _restarter)
             self._restarter.discard(slot)
             slot.move(ProcState.ENDED)
+        if slot.status is ProcStatus.FAILED:
+            self.departed.append(slot)
         return slot.outcome()
+
+    def _not_running(self, name: str, phase: RunPhase) -> str:
+        path = self._ctx.path
+        if phase is RunPhase.STOPPED:
+            return f"{path}: no running dynamic child {name!r}: the supervisor has stopped"
+        running = [n for n, s in self.children.items() if s.live]
+        known = ", ".join(running) or "none"
+        return f"{path}: no running dynamic child {name!r}; running dynamic children: {known}"
 
     def forget(self, slot: Slot) -> None:
         """*slot* leaves the supervisor."""
@@ -97,11 +119,15 @@ class DynamicChildren:
 
 
 def _failed_to_start(slot: Slot) -> bool:
-    """Whether a dynamic child failed before it was ready (start_child raises it)."""
+    """Whether a dynamic child failed before it was ready (start_child raises it): start-up
+    gave up on it, it never began (its factory failed), or it gated and raised (a nested
+    supervisor whose own start-up failed included)."""
     attempt = slot.attempt
     if attempt is None:
         return False
     if attempt.startup_error is not None:
         return True
-    ended = slot.state is ProcState.ENDED
-    return ended and (not attempt.began or isinstance(attempt.error, StartupError))
+    if slot.state is not ProcState.ENDED:
+        return False
+    gated_and_raised = attempt.gates and not attempt.ready_reached and attempt.error is not None
+    return not attempt.began or gated_and_raised

@@ -176,7 +176,7 @@ class SupervisorRun:
 
     def all_slots(self) -> list[Slot]:
         """Static procs in declared order, then dynamic children in start order."""
-        return [*self.slots, *self._dynamic.children.values()]
+        return [*self.slots, *self._dynamic.listed()]
 
     def outcomes(self) -> tuple[ProcOutcome, ...]:
         return tuple(slot.outcome() for slot in self.all_slots())
@@ -210,7 +210,7 @@ class SupervisorRun:
         return await self._dynamic.start_child(spec, self.phase, self.reason)
 
     async def stop_child(self, name: str, reason: str) -> ProcOutcome:
-        return await self._dynamic.stop_child(name, reason)
+        return await self._dynamic.stop_child(name, reason, self.phase)
 
     # ----------------------------------------------------------------- a proc's end
 
