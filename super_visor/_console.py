@@ -63,6 +63,7 @@ _STYLES = {
     "restarting": "yellow",
     "stuck": "bold red reverse",
     "not_started": "dim",
+    "abandoned": "bold red reverse",
 }
 _END_STATES = {
     EventKind.STOPPED: "stopped",
@@ -70,6 +71,7 @@ _END_STATES = {
     EventKind.FAILED: "failed",
     EventKind.FORCED: "forced",
     EventKind.STUCK: "stuck",
+    EventKind.ABANDONED: "abandoned",
 }
 
 

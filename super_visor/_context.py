@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from ._clock import Clock
     from ._events import EventHub
-    from ._slot import Attempt, Slot
+    from ._slot import Attempt, Leftovers, Slot
     from ._spec import SupervisorConfig
 
 __all__ = ("RunContext",)
@@ -33,6 +33,8 @@ class RunContext(Protocol):
     slots: list[Slot]
     #: How many procs' tasks may still run.
     live: int
+    #: Procs this run abandoned (their tasks may still run; see ``_shutdown``).
+    leftovers: Leftovers
 
     @property
     def stopping(self) -> bool:

@@ -23,18 +23,17 @@ from ._errors import SupervisorError
 from ._events import EventKind, narrate_end, narrate_restart
 from ._lifecycle import (
     Action,
-    EndFacts,
     ProcState,
     RunPhase,
     after_end,
     end_is_reported,
 )
-from ._outcome import ProcOutcome, ProcStatus, SupervisorReport
-from ._proc_task import settle
+from ._outcome import ProcOutcome, SupervisorReport
+from ._proc_task import clean_exit_or, settle
 from ._reporting import failure_errors, failure_message
 from ._restarter import Restarter
-from ._shutdown import force, stop_all
-from ._slot import Slot, wake
+from ._shutdown import abandon_overdue, force, stop_all
+from ._slot import Leftovers, Slot, wake
 from ._startup import start_group
 
 if TYPE_CHECKING:
@@ -78,6 +77,7 @@ class SupervisorRun:
         #: The first BaseException a proc raised (KeyboardInterrupt, SystemExit(n), ...).
         self.fatal: BaseException | None = None
         self.live = 0
+        self.leftovers = Leftovers()
         # Created here, so a run must be made inside async code (it always is).
         self._ready_or_done = anyio.Event()
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -104,7 +104,9 @@ class SupervisorRun:
                 await self._start_all()
                 await self._restarter.supervise()
                 await stop_all(self, self.slots, [*self._dynamic.children.values()], self.reason)
+                self.leftovers.walk_done(self.report_so_far)
         finally:
+            self.leftovers.settled.set()
             self.token._on_cancel = None
             self._task_group = None
             self.phase = RunPhase.STOPPED
@@ -112,6 +114,11 @@ class SupervisorRun:
             self._mark_not_started()
             self.hub.emit(EventKind.SHUTDOWN_FINISHED, self.path, detail=self.reason or "")
         return self._report()
+
+    def abandon_overdue(self) -> None:
+        """After ``force_all``: abandon the procs that survived their force too long."""
+        if abandon_overdue(self, list(self.live_slots())):
+            self.leftovers.walk_done(self.report_so_far)
 
     async def _start_all(self) -> None:
         await start_group(self, self.slots)
@@ -224,48 +231,26 @@ class SupervisorRun:
         cancelled: bool,
     ) -> None:
         """Record how a run ended (see `settle`), then carry out what follows."""
-        fatal = error is not None and _is_fatal(error)
-        if fatal:
-            error = self._keep_fatal(error)
-        stopped_by_us, before_ready = settle(slot, attempt, result, error, cancelled=cancelled)
+        fatal = False
+        if error is not None and _is_fatal(error):
+            fatal = True
+            error = clean_exit_or(error)
+            self.fatal = self.fatal or error
+        facts = settle(slot, attempt, result, error, cancelled=cancelled)
         self.live -= 1
         wake(attempt)
-        facts = self._facts(slot, attempt, stopped_by_us, before_ready)
-        action = after_end(facts._replace(fatal=True) if fatal else facts)
+        last_one = self.live == 0 and self.phase is not RunPhase.STARTING and self._restarter.idle
+        action = after_end(
+            facts._replace(
+                dynamic=slot.index >= len(self.slots),
+                stopping=self.stopping,
+                last_one=last_one,
+                fatal=fatal,
+            )
+        )
         if end_is_reported(action):
             narrate_end(self.hub, slot.path, attempt.status, attempt.error, slot.restarts)
         self._carry_out(action, slot, attempt)
-
-    def _keep_fatal(self, error: BaseException | None) -> BaseException | None:
-        """A proc raised a BaseException (not a stray cancellation, which is an ordinary
-        failure): the run raises the first one once it has stopped.
-        ``sys.exit()`` / ``SystemExit(0)`` asks for a clean stop: no error at all."""
-        if isinstance(error, SystemExit) and error.code in (0, None):
-            return None
-        if self.fatal is None:
-            self.fatal = error
-        return error
-
-    def _facts(
-        self, slot: Slot, attempt: Attempt, stopped_by_us: bool, before_ready: bool
-    ) -> EndFacts:
-        spec = slot.spec
-        status = attempt.status
-        assert status is not None, "settled"
-        return EndFacts(
-            status=status,
-            stopped_by_us=stopped_by_us,
-            before_ready=before_ready,
-            startup_failed=attempt.startup_error is not None
-            or (before_ready and attempt.error is not None),
-            dynamic=slot.index >= len(self.slots),
-            stopping=self.stopping,
-            wants_restart=spec.restart.wants_restart(failed=status is ProcStatus.FAILED),
-            significant=spec.significant,
-            last_one=self.live == 0
-            and self.phase is not RunPhase.STARTING
-            and self._restarter.idle,
-        )
 
     def _carry_out(self, action: Action, slot: Slot, attempt: Attempt) -> None:
         if action is Action.RESTART:

@@ -64,6 +64,9 @@ class EventKind(enum.Enum):
     FORCED = "forced"
     #: It survived force-cancellation and is still running (repeated every few seconds).
     STUCK = "stuck"
+    #: It survived its force-cancel for ``abandon_after`` seconds: the shutdown moves on
+    #: without it (its outcome: ABANDONED, a failure). ``detail`` holds its stack.
+    ABANDONED = "abandoned"
     #: It ended and will be started again (after its backoff, if any).
     RESTARTING = "restarting"
     #: Its supervisor exceeded its restart intensity and gives up.
@@ -89,6 +92,7 @@ _LEVELS = {
         EventKind.FAILED: ERROR,
         EventKind.FORCED: WARNING,
         EventKind.STUCK: WARNING,
+        EventKind.ABANDONED: ERROR,
         EventKind.RESTARTING: WARNING,
         EventKind.RESTART_LIMIT: ERROR,
         EventKind.SIGNAL_RECEIVED: WARNING,
@@ -328,7 +332,9 @@ def narrate_end(
 ) -> None:
     """The event saying how a proc's run ended (COMPLETED, STOPPED, FAILED or FORCED)."""
     assert status is not None, f"{path}: narrated before its run ended"
-    kind = _END_EVENTS[status]
+    kind = _END_EVENTS.get(status)
+    if kind is None:
+        return  # ABANDONED: reported when it was abandoned, not again when its task ends
     if hub.wants(kind):
         hub.emit(kind, path, error=error, restarts=restarts)
 

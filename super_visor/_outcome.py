@@ -32,6 +32,8 @@ class ProcStatus(enum.Enum):
     FORCED = "forced"
     #: Start-up never reached it.
     NOT_STARTED = "not_started"
+    #: A proc that survived its force-cancel for abandon_after seconds; a failure.
+    ABANDONED = "abandoned"
 
 
 @final
@@ -57,7 +59,7 @@ class ProcOutcome:
     @property
     def failed(self) -> bool:
         """Whether this proc's final outcome is a failure."""
-        return self.status is ProcStatus.FAILED
+        return self.status is ProcStatus.FAILED or self.status is ProcStatus.ABANDONED
 
     def walk(self) -> Iterator[ProcOutcome]:
         """This outcome, then its descendants', depth-first in declared order."""

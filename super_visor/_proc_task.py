@@ -18,7 +18,8 @@ import anyio
 
 from ._errors import StartupError, SupervisorError
 from ._factory import ResourceScope, check_product
-from ._lifecycle import ProcState, classify
+from ._lifecycle import EndFacts, ProcState, classify
+from ._outcome import ProcStatus
 from ._proc import FunctionProc
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from ._slot import Attempt, NestedRun, Slot
     from ._token import CancellationToken
 
-__all__ = ("ChainStart", "open_nested_run", "run_proc_task", "settle")
+__all__ = ("ChainStart", "clean_exit_or", "open_nested_run", "run_proc_task", "settle")
 
 
 class ChainStart(Protocol):
@@ -154,14 +155,20 @@ def settle(
     error: BaseException | None,
     *,
     cancelled: bool,
-) -> tuple[bool, bool]:
-    """Record how this run ended in *attempt* (ENDED); return (stopped by us, before ready).
+) -> EndFacts:
+    """Record how this run ended in *attempt* (ENDED) and return the proc's facts about it
+    (the run fills in its own: dynamic, stopping, last one, fatal).
 
     The error gets a note naming the proc's path; a gating proc that raised before it was
     ready, or that start-up gave up on, fails with a `StartupError`.
     """
     # Gating and never called ready(): also when its stop was requested meanwhile.
     before_ready = attempt.gates and not attempt.ready_reached
+    stopped_by_us = slot.state is ProcState.STOPPING or slot.state is ProcState.FORCING
+    if attempt.abandoned:  # ended at last: it was reported ABANDONED, and that stands
+        status = ProcStatus.ABANDONED
+        slot.record_end(attempt, status, result, attempt.error)
+        return _facts(slot, attempt, status, stopped_by_us=True, before_ready=before_ready)
     if attempt.startup_error is not None or (before_ready and error is not None):
         error = _startup_error(slot, attempt, error)
     status = classify(
@@ -170,11 +177,35 @@ def settle(
         stop_requested=attempt.token.cancelled,
         forced=attempt.forced,
     )
-    stopped_by_us = slot.state is ProcState.STOPPING or slot.state is ProcState.FORCING
     if error is not None:
         error.add_note(f"super_visor: raised by proc {slot.path}")
     slot.record_end(attempt, status, result, error)
-    return stopped_by_us, before_ready
+    return _facts(slot, attempt, status, stopped_by_us=stopped_by_us, before_ready=before_ready)
+
+
+def _facts(
+    slot: Slot, attempt: Attempt, status: ProcStatus, *, stopped_by_us: bool, before_ready: bool
+) -> EndFacts:
+    spec = slot.spec
+    return EndFacts(
+        status=status,
+        stopped_by_us=stopped_by_us,
+        before_ready=before_ready,
+        startup_failed=attempt.startup_error is not None
+        or (before_ready and attempt.error is not None),
+        dynamic=False,
+        stopping=False,
+        wants_restart=spec.restart.wants_restart(failed=status is ProcStatus.FAILED),
+        significant=spec.significant,
+        last_one=False,
+    )
+
+
+def clean_exit_or(error: BaseException) -> BaseException | None:
+    """None for ``sys.exit()`` / ``SystemExit(0)`` (a request for a clean stop), else *error*."""
+    if isinstance(error, SystemExit) and error.code in (0, None):
+        return None
+    return error
 
 
 def _startup_error(

@@ -26,21 +26,25 @@ def failure_errors(slots: Sequence[Slot], limit: RestartLimitExceeded | None) ->
     errors: list[Exception] = [] if limit is None else [limit]
     attempts = [slot.attempt for slot in slots if slot.attempt is not None]
     for attempt in attempts:
-        if attempt.status is ProcStatus.FAILED and isinstance(attempt.error, Exception):
+        if _failure(attempt.status) and isinstance(attempt.error, Exception):
             errors.append(attempt.error)
     for attempt in attempts:
-        if attempt.children and attempt.status is not ProcStatus.FAILED:
+        if attempt.children and not _failure(attempt.status):
             errors.extend(_failed_leaf_errors(attempt.children))
     return errors
 
 
 def failure_message(path: str, slots: Sequence[Slot], *, limit_hit: bool) -> str:
     """``app: 2 proc(s) failed: app/a, app/b`` (or the restart limit's variant)."""
-    failed = [s.path for s in slots if s.status is ProcStatus.FAILED]
+    failed = [s.path for s in slots if _failure(s.status)]
     what = ", ".join(failed) or "none"
     if limit_hit:
         return f"{path}: restart limit exceeded; failed procs: {what}"
     return f"{path}: {len(failed)} proc(s) failed: {what}"
+
+
+def _failure(status: ProcStatus | None) -> bool:
+    return status is ProcStatus.FAILED or status is ProcStatus.ABANDONED
 
 
 def _failed_leaf_errors(outcomes: tuple[ProcOutcome, ...]) -> list[Exception]:

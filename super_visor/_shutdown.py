@@ -1,11 +1,12 @@
 """Shutdown: the procs stop in reverse order, one at a time: token, grace, force.
 
 Stopping one proc: cancel its token (cooperative: its ``finally`` may still await), wait its
-grace, then force-cancel its task and wait until the task has really ended, naming the proc
-with its stack every ``stuck_report_interval`` seconds while it survives the force (a shielded
-scope or a blocking call). Only then is the previous proc asked to stop. A proc that returns
-as soon as its token is cancelled costs no deadline: it has ended after at most two trips
-through the scheduler.
+grace (plus its ``force_reserve``), then force-cancel its task and wait until the task has
+really ended, naming the proc with its stack every ``stuck_report_interval`` seconds while it
+survives the force (a shielded scope or a blocking call). After ``abandon_after`` seconds of
+that it is abandoned: ABANDONED, a failure. Only then is the previous proc asked to stop.
+A proc that returns as soon as its token is cancelled costs no deadline: it has ended after
+at most two trips through the scheduler.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ._diagnostics import report_stuck
+from ._diagnostics import report_stuck, slot_stack
 from ._events import EventKind
 from ._lifecycle import ProcState
+from ._outcome import ProcStatus
+from ._slot import wake
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -25,9 +28,17 @@ if TYPE_CHECKING:
     from anyio import TaskHandle
 
     from ._context import RunContext
-    from ._slot import Slot
+    from ._slot import NestedRun, Slot
 
-__all__ = ("stop_all", "stop_slot")
+__all__ = (
+    "abandon",
+    "abandon_overdue",
+    "force",
+    "stop_all",
+    "stop_slot",
+    "wait_ended",
+    "wait_settled",
+)
 
 
 async def stop_all(
@@ -41,12 +52,12 @@ async def stop_all(
         if slot.live:
             await stop_slot(ctx, slot, reason)
     for slot in dynamic:
-        if slot.live:
-            await wait_ended(slot)  # a stop_child() in flight finishes its own stop
+        await wait_settled(slot)  # a stop_child() in flight finishes its own stop
 
 
 async def stop_slot(ctx: RunContext, slot: Slot, reason: str | None) -> None:
-    """Stop one proc: its token, its grace, then force; returns once its task has ended."""
+    """Stop one proc: its token, its grace, then force; returns once its task has ended,
+    or once it was abandoned (it survived the force for ``abandon_after`` seconds)."""
     attempt = slot.attempt
     assert attempt is not None, f"{slot.path}: a live proc has an attempt"
     slot.move(ProcState.STOPPING)
@@ -61,11 +72,12 @@ async def stop_slot(ctx: RunContext, slot: Slot, reason: str | None) -> None:
         if not slot.live:
             return
     spec = slot.spec
-    task = _task(slot)
     with anyio.move_on_after(math.inf if spec.grace is None else spec.grace + spec.force_reserve):
-        await task.wait()
-    if slot.live:
-        await _force(ctx, slot, task)
+        await _wait_stopped(slot)
+    if slot.live and _abandoned_inside(slot):
+        abandon(ctx, slot, "procs inside it were abandoned, so it cannot end")
+    elif slot.live:
+        await _force(ctx, slot)
 
 
 async def wait_ended(slot: Slot) -> None:
@@ -73,30 +85,101 @@ async def wait_ended(slot: Slot) -> None:
     await _task(slot).wait()
 
 
-async def _force(ctx: RunContext, slot: Slot, task: TaskHandle[None]) -> None:
+async def wait_settled(slot: Slot) -> None:
+    """Wait until *slot*'s run has ended or was abandoned (someone else stops it)."""
+    attempt = slot.attempt
+    while attempt is not None and slot.live and not attempt.abandoned:
+        event = attempt.waiter = anyio.Event()
+        await event.wait()
+
+
+async def _wait_stopped(slot: Slot) -> None:
+    """Until its task ended; for a nested supervisor, also until only procs it abandoned
+    are left in it (it then cannot end, and waiting longer would wait forever)."""
+    task = _task(slot)
+    nested = _nested(slot)
+    if nested is not None:
+        await nested.leftovers.settled.wait()
+        if nested.leftovers.alive:
+            return
+    await task.wait()
+
+
+async def _force(ctx: RunContext, slot: Slot) -> None:
+    spec = slot.spec
     ctx.hub.logger.warning(
-        "%s: still running after its grace of %ss; force-cancelling it",
-        slot.path,
-        slot.spec.grace,
+        "%s: still running after its grace of %ss; force-cancelling it", slot.path, spec.grace
     )
     force(slot)
     interval = ctx.config.stuck_report_interval
-    while slot.live:
-        with anyio.move_on_after(interval):
-            await task.wait()
-        if slot.live:
-            report_stuck(ctx.hub, slot)
+    with anyio.move_on_after(spec.abandon_after):
+        while slot.live and not _abandoned_inside(slot):
+            with anyio.move_on_after(interval):
+                await _wait_stopped(slot)
+            if slot.live and not _abandoned_inside(slot):
+                report_stuck(ctx.hub, slot)
+    if slot.live:
+        abandon(ctx, slot, f"still running {spec.abandon_after:g}s after its force-cancel")
 
 
 def force(slot: Slot) -> None:
     """Force-cancel the proc's task now (FORCING); its outcome will be FORCED."""
     attempt = slot.attempt
     assert attempt is not None, f"{slot.path}: a live proc has an attempt"
-    attempt.forced = True
+    if not attempt.forced:
+        attempt.forced = True
+        attempt.forced_at = anyio.current_time()
     if slot.state is not ProcState.FORCING:
         slot.move(ProcState.FORCING)
     if attempt.task is not None:
         attempt.task.cancel()
+
+
+def abandon(ctx: RunContext, slot: Slot, why: str) -> None:
+    """Give up on a proc that does not end: ABANDONED (a failure), and the stop moves on.
+
+    Its task still runs (a shielded scope or a blocking call); the run's task group waits
+    for it at the very end, unless ``run()`` ends the process first (API.md section 8).
+    """
+    attempt = slot.attempt
+    assert attempt is not None, f"{slot.path}: a live proc has an attempt"
+    attempt.abandoned = True
+    error = RuntimeError(f"{slot.path}: {why} (a shielded scope or a blocking call?); abandoned")
+    error.add_note(f"super_visor: raised by proc {slot.path}")
+    nested = _nested(slot)
+    if nested is not None:
+        attempt.children = nested.outcomes()
+    attempt.status, attempt.error = ProcStatus.ABANDONED, error
+    ctx.leftovers.slots.append(slot)
+    detail = why if nested is not None else f"{why}; its stack:\n{slot_stack(slot)}"
+    ctx.hub.emit(EventKind.ABANDONED, slot.path, error=error, restarts=slot.restarts, detail=detail)
+    wake(attempt)
+
+
+def abandon_overdue(ctx: RunContext, live: list[Slot]) -> bool:
+    """After a forcing signal (the stop walk was cancelled with everything else): abandon
+    each forced proc of *live* that survived its force for its ``abandon_after``. True
+    once every proc still running is abandoned."""
+    now = anyio.current_time()
+    for slot in live:
+        attempt = slot.attempt
+        if attempt is None or attempt.abandoned or not attempt.forced:
+            continue
+        if now - attempt.forced_at >= slot.spec.abandon_after:
+            abandon(ctx, slot, "still running after the forcing signal's force-cancel")
+    return all(s.attempt is not None and s.attempt.abandoned for s in live if s.live)
+
+
+def _abandoned_inside(slot: Slot) -> bool:
+    nested = _nested(slot)
+    if nested is None:
+        return False
+    return nested.leftovers.settled.is_set() and nested.leftovers.alive
+
+
+def _nested(slot: Slot) -> NestedRun | None:
+    attempt = slot.attempt
+    return None if attempt is None else attempt.nested
 
 
 def _task(slot: Slot) -> TaskHandle[None]:

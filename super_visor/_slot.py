@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, final
 
+import anyio
+
 from ._lifecycle import LIVE_STATES, SUCCESSORS, ProcState, illegal_move
 from ._outcome import ProcOutcome, ProcStatus
 
 if TYPE_CHECKING:
-    import anyio
+    from collections.abc import Callable
+
     from anyio import TaskHandle
 
     from ._outcome import SupervisorReport
     from ._spec import ProcSpec
     from ._token import CancellationToken
 
-__all__ = ("HISTORY_LIMIT", "Attempt", "NestedRun", "Slot")
+__all__ = ("HISTORY_LIMIT", "Attempt", "Leftovers", "NestedRun", "Slot")
 
 #: How many errors of earlier runs an outcome keeps to explain a restart storm.
 HISTORY_LIMIT = 5
@@ -38,16 +41,56 @@ class NestedRun(Protocol):
 
     def find(self, path: str) -> Slot | None: ...
 
+    @property
+    def leftovers(self) -> Leftovers:
+        """The procs it abandoned, and whether its stop walk is done."""
+        ...
+
+
+@final
+class Leftovers:
+    """The procs one run abandoned, and the moment only they are left.
+
+    Their tasks still run in the run's task group (a shielded scope, a blocking call), so the
+    run cannot end before they do; its parent, and ``run()`` at the root, must not wait for
+    that: `settled` tells them the stop walk is over.
+    """
+
+    __slots__ = ("on_only_left", "settled", "slots")
+
+    def __init__(self) -> None:
+        self.slots: list[Slot] = []
+        #: Set once the stop walk is done, or the run has ended.
+        self.settled = anyio.Event()
+        #: Called with the report when the walk is done and only abandoned procs are left
+        #: (set by ``run()`` for the root: the process may end without them).
+        self.on_only_left: Callable[[SupervisorReport], object] | None = None
+
+    @property
+    def alive(self) -> bool:
+        """Whether procs this run abandoned are still running."""
+        return any(slot.live for slot in self.slots)
+
+    def walk_done(self, report: Callable[[], SupervisorReport]) -> None:
+        """Every proc was stopped or abandoned (idempotent)."""
+        if self.settled.is_set():
+            return
+        self.settled.set()
+        if self.alive and self.on_only_left is not None:
+            self.on_only_left(report())
+
 
 @final
 class Attempt:
     """One start of a proc: created when it is spawned, finished when its task ends."""
 
     __slots__ = (
+        "abandoned",
         "began",
         "children",
         "error",
         "forced",
+        "forced_at",
         "gates",
         "nested",
         "ready_reached",
@@ -74,6 +117,10 @@ class Attempt:
         #: It became ready (also when it called ready() while being stopped).
         self.ready_reached = False
         self.forced = False
+        #: When it was force-cancelled (the event loop's clock), for ``abandon_after``.
+        self.forced_at = 0.0
+        #: It survived its force-cancel for ``abandon_after`` seconds: ABANDONED, for good.
+        self.abandoned = False
         self.ready_value: object = None
         #: Set when start-up gave up on it (ready_timeout); becomes its error.
         self.startup_error: BaseException | None = None
