@@ -5,8 +5,9 @@ Layering (imports point one way; docs/explanation/engine.md draws it): pure logi
 ``_slot``/``_events``/``_validate`` <- the run's parts (``_startup``, ``_shutdown``,
 ``_restarter``, ``_dynamic``, ``_proc_task``) <- ``_engine`` <- ``_signals``/``_handle`` <-
 ``_supervisor`` <- ``_builder``/``_config`` <- ``_run`` <- ``_cli``; ``_console`` (the only
-user of rich) is imported by ``_run`` only when the live console is shown. This module only re-exports;
-importing it has no side effects (configuration is read by ``run()``, never at import).
+user of rich) is imported by ``_run`` only when the live console is shown. This module only
+re-exports; importing it has no side effects (configuration is read by ``run()``, never at
+import).
 """
 
 from __future__ import annotations

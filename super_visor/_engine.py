@@ -29,7 +29,7 @@ from ._lifecycle import (
     end_is_reported,
 )
 from ._outcome import ProcOutcome, SupervisorReport
-from ._proc_task import clean_exit_or, settle
+from ._proc_task import RunFacts, clean_exit_or, settle
 from ._reporting import failure_errors, failure_message
 from ._restarter import Restarter
 from ._shutdown import abandon_overdue, force, stop_all
@@ -236,18 +236,14 @@ class SupervisorRun:
             fatal = True
             error = clean_exit_or(error)
             self.fatal = self.fatal or error
-        facts = settle(slot, attempt, result, error, cancelled=cancelled)
         self.live -= 1
-        wake(attempt)
         last_one = self.live == 0 and self.phase is not RunPhase.STARTING and self._restarter.idle
-        action = after_end(
-            facts._replace(
-                dynamic=slot.index >= len(self.slots),
-                stopping=self.stopping,
-                last_one=last_one,
-                fatal=fatal,
-            )
-        )
+        run = RunFacts(slot.index >= len(self.slots), self.stopping, last_one, fatal)
+        action = after_end(settle(slot, attempt, result, error, cancelled=cancelled, run=run))
+        wake(attempt)
+        if action is Action.NOTHING:
+            narrate_end(self.hub, slot.path, attempt.status, attempt.error, slot.restarts)
+            return
         if end_is_reported(action):
             narrate_end(self.hub, slot.path, attempt.status, attempt.error, slot.restarts)
         self._carry_out(action, slot, attempt)

@@ -12,7 +12,7 @@ shutdown forces a proc by cancelling its task, so no scope of our own is needed 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import anyio
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ._slot import Attempt, NestedRun, Slot
     from ._token import CancellationToken
 
-__all__ = ("ChainStart", "clean_exit_or", "open_nested_run", "run_proc_task", "settle")
+__all__ = ("ChainStart", "RunFacts", "clean_exit_or", "open_nested_run", "run_proc_task", "settle")
 
 
 class ChainStart(Protocol):
@@ -155,9 +155,9 @@ def settle(
     error: BaseException | None,
     *,
     cancelled: bool,
+    run: RunFacts,
 ) -> EndFacts:
-    """Record how this run ended in *attempt* (ENDED) and return the proc's facts about it
-    (the run fills in its own: dynamic, stopping, last one, fatal).
+    """Record how this run ended in *attempt* (ENDED); return every fact `after_end` needs.
 
     The error gets a note naming the proc's path; a gating proc that raised before it was
     ready, or that start-up gave up on, fails with a `StartupError`.
@@ -166,39 +166,41 @@ def settle(
     before_ready = attempt.gates and not attempt.ready_reached
     stopped_by_us = slot.state is ProcState.STOPPING or slot.state is ProcState.FORCING
     if attempt.abandoned:  # ended at last: it was reported ABANDONED, and that stands
-        status = ProcStatus.ABANDONED
-        slot.record_end(attempt, status, result, attempt.error)
-        return _facts(slot, attempt, status, stopped_by_us=True, before_ready=before_ready)
-    if attempt.startup_error is not None or (before_ready and error is not None):
-        error = _startup_error(slot, attempt, error)
-    status = classify(
-        failed=error is not None,
-        cancelled=cancelled,
-        stop_requested=attempt.token.cancelled,
-        forced=attempt.forced,
-    )
-    if error is not None:
-        error.add_note(f"super_visor: raised by proc {slot.path}")
+        status, error, stopped_by_us = ProcStatus.ABANDONED, attempt.error, True
+    else:
+        if attempt.startup_error is not None or (before_ready and error is not None):
+            error = _startup_error(slot, attempt, error)
+        status = classify(
+            failed=error is not None,
+            cancelled=cancelled,
+            stop_requested=attempt.token.cancelled,
+            forced=attempt.forced,
+        )
+        if error is not None:
+            error.add_note(f"super_visor: raised by proc {slot.path}")
     slot.record_end(attempt, status, result, error)
-    return _facts(slot, attempt, status, stopped_by_us=stopped_by_us, before_ready=before_ready)
-
-
-def _facts(
-    slot: Slot, attempt: Attempt, status: ProcStatus, *, stopped_by_us: bool, before_ready: bool
-) -> EndFacts:
     spec = slot.spec
     return EndFacts(
         status=status,
         stopped_by_us=stopped_by_us,
         before_ready=before_ready,
-        startup_failed=attempt.startup_error is not None
-        or (before_ready and attempt.error is not None),
-        dynamic=False,
-        stopping=False,
+        startup_failed=attempt.startup_error is not None or (before_ready and error is not None),
+        dynamic=run.dynamic,
+        stopping=run.stopping,
         wants_restart=spec.restart.wants_restart(failed=status is ProcStatus.FAILED),
         significant=spec.significant,
-        last_one=False,
+        last_one=run.last_one,
+        fatal=run.fatal,
     )
+
+
+class RunFacts(NamedTuple):
+    """What the run knows about a proc's end that the proc itself does not (`EndFacts`)."""
+
+    dynamic: bool
+    stopping: bool
+    last_one: bool
+    fatal: bool
 
 
 def clean_exit_or(error: BaseException) -> BaseException | None:
