@@ -49,6 +49,7 @@ class SupervisorBuilder:
         strategy: which procs are restarted with a restarted proc (`Strategy.ONE_FOR_ONE`).
         max_restarts, within: restart intensity; one restart more than *max_restarts* within
             *within* seconds fails the supervisor with `RestartLimitExceeded` (3 within 5.0).
+            *within* must be > 0: a window of 0 would hold no restart, so no limit at all.
         backoff: default delay between restarts (None: restart at once).
         stuck_report_interval: seconds between log lines naming a proc that has not ended
             even after it was force-cancelled (a shielded scope or a blocking call).
@@ -106,7 +107,10 @@ class SupervisorBuilder:
         ``async def fn(token)``, a built `Supervisor`, or another `SupervisorBuilder` (built
         with this one). Procs start in the order they are added and stop in reverse.
 
-        Nothing is checked here; `build()` checks everything at once.
+        Nothing is checked here; `build()` checks everything at once, including that the
+        proc can be called with exactly one positional argument (the token) and that a
+        *ready_timeout* is only given to a proc that gates start-up (where it applies).
+        *abandon_after* overrides the builder's default for this proc.
         """
         options = _options(
             given_options(name, grace, wait_ready, ready_timeout, restart, significant, backoff),

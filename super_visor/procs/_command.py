@@ -145,13 +145,8 @@ class Command:
         grace: float = 5.0,
         keep_lines: int = 50,
     ) -> None:
-        if isinstance(argv, (str, bytes)) or not argv:
-            raise ConfigError(
-                name,
-                f"argv must be a non-empty list of arguments, got {argv!r}",
-                "pass e.g. Command(['redis-server', '--port', '6380'], name='redis')",
-            )
         valid(name, check_name("the command name", name, "Command([...], name='redis')"))
+        _check_argv(name, argv)
         #: The SIGKILL delay when no supervisor says otherwise (the token carries the grace
         #: in force after overrides, and that one wins: see `_Run.kill_after`).
         self.grace = valid(name, check_seconds("grace", grace))
@@ -210,6 +205,16 @@ class Command:
                 await process.aclose()
                 await wait_group_gone(process.pid)
         return run.verdict()
+
+
+def _check_argv(name: str, argv: object) -> None:
+    """A single string is refused: there is no shell, so nothing would split it."""
+    if isinstance(argv, (str, bytes)) or not argv:
+        raise ConfigError(
+            name,
+            f"argv must be a non-empty list of arguments, got {argv!r}",
+            "pass e.g. Command(['redis-server', '--port', '6380'], name='redis')",
+        )
 
 
 def _check_probe(name: str, ready: object) -> Probe | None:
