@@ -49,9 +49,13 @@ class SupervisorBuilder:
         strategy: which procs are restarted with a restarted proc (`Strategy.ONE_FOR_ONE`).
         max_restarts, within: restart intensity; one restart more than *max_restarts* within
             *within* seconds fails the supervisor with `RestartLimitExceeded` (3 within 5.0).
+            *within* must be > 0: a window of 0 would hold no restart, so no limit at all.
         backoff: default delay between restarts (None: restart at once).
         stuck_report_interval: seconds between log lines naming a proc that has not ended
             even after it was force-cancelled (a shielded scope or a blocking call).
+        abandon_after: default seconds, counted from the force-cancel, after which a proc
+            that survives it (a shield, a blocking call) is abandoned and the shutdown moves
+            on (10.0). Finite and >= 0, so one stuck proc cannot hold up the whole stop.
 
     .. versionadded:: 0.1
     """
@@ -67,6 +71,7 @@ class SupervisorBuilder:
         within: float = 5.0,
         backoff: Backoff | None = None,
         stuck_report_interval: float = 5.0,
+        abandon_after: float = 10.0,
     ) -> None:
         self.name = name
         self._defaults = Defaults(
@@ -77,6 +82,7 @@ class SupervisorBuilder:
             within=within,
             backoff=backoff,
             stuck_report_interval=stuck_report_interval,
+            abandon_after=abandon_after,
         )
         self._entries: list[_Entry] = []
         self._callbacks: list[Callable[[Event], object]] = []
@@ -95,15 +101,20 @@ class SupervisorBuilder:
         restart: Restart | None = None,
         significant: bool | None = None,
         backoff: Backoff | None = None,
+        abandon_after: float | None = None,
     ) -> Self:
         """Add a proc: a `ManagedProc`, any object with ``async run_proc(token)``, an
         ``async def fn(token)``, a built `Supervisor`, or another `SupervisorBuilder` (built
         with this one). Procs start in the order they are added and stop in reverse.
 
-        Nothing is checked here; `build()` checks everything at once.
+        Nothing is checked here; `build()` checks everything at once, including that the
+        proc can be called with exactly one positional argument (the token) and that a
+        *ready_timeout* is only given to a proc that gates start-up (where it applies).
+        *abandon_after* overrides the builder's default for this proc.
         """
-        options = given_options(
-            name, grace, wait_ready, ready_timeout, restart, significant, backoff
+        options = _options(
+            given_options(name, grace, wait_ready, ready_timeout, restart, significant, backoff),
+            abandon_after,
         )
         self._entries.append(_Entry(proc, None, options))
         return self
@@ -119,6 +130,7 @@ class SupervisorBuilder:
         restart: Restart | None = None,
         significant: bool | None = None,
         backoff: Backoff | None = None,
+        abandon_after: float | None = None,
     ) -> Self:
         """Add a proc made fresh by ``factory()`` at every start and restart.
 
@@ -126,8 +138,9 @@ class SupervisorBuilder:
         survive a restart. The product is checked at each start; a bad one is a
         `StartupError` then, since it cannot be known earlier.
         """
-        options = given_options(
-            name, grace, wait_ready, ready_timeout, restart, significant, backoff
+        options = _options(
+            given_options(name, grace, wait_ready, ready_timeout, restart, significant, backoff),
+            abandon_after,
         )
         self._entries.append(_Entry(None, factory, options))
         return self
@@ -234,6 +247,11 @@ class _Validator:
                     f"this proc object was already added as {first}",
                     "create a separate instance for each place, or use add_factory()",
                 )
+
+
+def _options(given: dict[str, object], abandon_after: object) -> dict[str, object]:
+    """*given* plus ``abandon_after`` when it was given (None means "not given")."""
+    return given if abandon_after is None else {**given, "abandon_after": abandon_after}
 
 
 def _factory_spec(path: str, entry: _Entry, defaults: Defaults) -> ProcSpec:

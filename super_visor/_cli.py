@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import os
 import sys
+import traceback
 from typing import TYPE_CHECKING
 
 from ._builder import SupervisorBuilder
@@ -26,19 +28,36 @@ from ._run import EXIT_CONFIG_ERROR, prepare, run_prepared
 from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
+    from types import ModuleType
 
 __all__ = ("load_target", "main")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse *argv*, carry out the command and return its exit code (the script exits)."""
+    """Parse *argv*, carry out the command and return its exit code (the script exits).
+
+    A reader that closed our stdout early (``super-visor tree app:sup | head -1``) is not
+    an error: we stop writing, and the exit code is the command's own.
+    """
     args = _parser().parse_args(argv)
+    try:
+        code = _command(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _drop_stdout()
+        return 0
+    return code
+
+
+def _command(args: argparse.Namespace) -> int:
     try:
         target = load_target(args.target)
         env_file = _env_file(args)
         sup, settings = prepare(target, env_file=env_file, flags=_flags(args), console=args.console)
     except ConfigError as exc:
+        if args.debug:
+            traceback.print_exception(exc)
         print(f"super-visor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG_ERROR
     if args.command == "run":
@@ -56,6 +75,15 @@ def _out(text: str) -> None:
     print(text)  # noqa: T201 (the CLI's answer goes to stdout)
 
 
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush of what is still
+    buffered does not print "Exception ignored ... BrokenPipeError" (the recipe in the
+    `signal` module's documentation)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def load_target(spec: str) -> Supervisor | SupervisorBuilder:
     """Import ``module:attr`` and return the Supervisor or builder it names or makes.
 
@@ -63,22 +91,15 @@ def load_target(spec: str) -> Supervisor | SupervisorBuilder:
     returning one. The current directory is importable, as with ``python -m``.
 
     Raises:
-        ConfigError: the module or attribute is missing, or is not one of those.
+        ConfigError: whenever the target cannot be loaded, with the cause kept as
+            ``__cause__`` (``--debug`` prints it): the module, or a module it imports, is
+            missing; the module has a syntax error or raises at import; the attribute is
+            missing; a factory needs arguments or raises; the result is of another type.
     """
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ConfigError(spec, "expected module:attr", "e.g. super-visor run myapp.main:app")
-    if "" not in sys.path and os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise ConfigError(
-            spec,
-            f"cannot import module {module_name!r} ({exc})",
-            "run from the directory that contains it, or install it",
-        ) from exc
-    obj: object = module
+    obj: object = _import(spec, module_name)
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ConfigError(
@@ -90,9 +111,62 @@ def load_target(spec: str) -> Supervisor | SupervisorBuilder:
     return _as_target(spec, obj)
 
 
+def _import(spec: str, module_name: str) -> ModuleType:
+    """The module, or a `ConfigError` saying which of the ways to fail an import it was."""
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name is None:  # raised by the module's own code, not by the import system
+            raise _raised_at_import(spec, module_name, exc) from exc
+        raise _not_found(spec, module_name, exc.name) from exc
+    except SyntaxError as exc:
+        raise ConfigError(
+            spec,
+            f"module {module_name!r} has a syntax error at {exc.filename}:{exc.lineno}: {exc.msg}",
+            "fix the file (python -m py_compile FILE checks it)",
+        ) from exc
+    except Exception as exc:
+        raise _raised_at_import(spec, module_name, exc) from exc
+
+
+def _not_found(spec: str, module_name: str, missing: str) -> ConfigError:
+    """The module itself (or its package) is missing, or something it imports is."""
+    if module_name == missing or module_name.startswith(f"{missing}."):
+        return ConfigError(
+            spec,
+            f"cannot import module {module_name!r} (no module named {missing!r})",
+            "run from the directory that contains it, or install it",
+        )
+    return ConfigError(
+        spec,
+        f"module {module_name!r} imports {missing!r}, which is not installed",
+        f"install it (e.g. pip install {missing.partition('.')[0]}) in the environment "
+        "that runs super-visor",
+    )
+
+
+def _raised_at_import(spec: str, module_name: str, exc: Exception) -> ConfigError:
+    return ConfigError(
+        spec,
+        f"importing module {module_name!r} raised {_describe(exc)}",
+        "fix the error (--debug prints the traceback)",
+    )
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message``; a message whose ``str()`` itself raises is left out."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 (a broken __str__ must not hide the real error)
+        text = ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _as_target(spec: str, obj: object) -> Supervisor | SupervisorBuilder:
     if callable(obj) and not isinstance(obj, (Supervisor, SupervisorBuilder)):
-        obj = obj()
+        obj = _call_factory(spec, obj)
     if isinstance(obj, (Supervisor, SupervisorBuilder)):
         return obj
     raise ConfigError(
@@ -102,9 +176,36 @@ def _as_target(spec: str, obj: object) -> Supervisor | SupervisorBuilder:
     )
 
 
+def _call_factory(spec: str, factory: Callable[..., object]) -> object:
+    """``factory()``: one needing arguments, or raising, is a `ConfigError` naming it."""
+    label = getattr(factory, "__qualname__", None) or repr(factory)
+    try:
+        inspect.signature(factory).bind()
+    except TypeError:
+        raise ConfigError(
+            spec,
+            f"is a function that needs arguments, got {label}{inspect.signature(factory)}",
+            "point at a function that takes none, e.g. one calling it with your values",
+        ) from None
+    except ValueError:
+        pass  # no signature to read (a C callable): just call it
+    try:
+        return factory()
+    except ConfigError:
+        raise  # already names the proc and the fix (a build() inside the factory)
+    except Exception as exc:
+        raise ConfigError(
+            spec,
+            f"calling {label}() raised {_describe(exc)}",
+            "fix the factory (--debug prints the traceback)",
+        ) from exc
+
+
 def _env_file(args: argparse.Namespace) -> str | None:
     if args.env_file is None:
         return ".env"  # read when present, like run()
+    if args.env_file == "none":
+        return None
     if not os.path.isfile(args.env_file):
         raise ConfigError(
             "--env-file",
@@ -157,8 +258,15 @@ def _parser() -> argparse.ArgumentParser:
 def _add_common_arguments(command: argparse.ArgumentParser) -> None:
     """The target and the configuration flags, which every subcommand takes."""
     command.add_argument("target", metavar="module:attr")
-    command.add_argument("--env-file", help="a .env file to read (default: ./.env if any)")
-    command.add_argument("--grace", help="seconds every proc gets to stop (overrides all)")
+    command.add_argument(
+        "--env-file", help="a .env file to read (default: ./.env if any; 'none': no file)"
+    )
+    command.add_argument(
+        "--grace",
+        help="seconds each proc gets to stop, as SUPER_VISOR_GRACE: beats the code, .env "
+        "and the environment, but a per-proc SUPER_VISOR__<PATH>__GRACE wins, and nested "
+        "supervisors keep taking as long as their procs need",
+    )
     command.add_argument("--log-level", help="level of the super_visor loggers (DEBUG, INFO, ...)")
     command.add_argument(
         "--console",
@@ -166,4 +274,9 @@ def _add_common_arguments(command: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="show the live tree (default: when stdout and stderr are terminals)",
+    )
+    command.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the traceback of an error loading the target, not only its message",
     )

@@ -61,6 +61,13 @@ def _seconds(raw: str) -> float:
     return value
 
 
+def _positive_seconds(raw: str) -> float:
+    value = float(raw)
+    if not is_seconds(value, positive=True):
+        raise ValueError(raw)
+    return value
+
+
 def _timeout(raw: str) -> float | None:
     return None if raw.strip().lower() == "none" else _seconds(raw)
 
@@ -89,7 +96,8 @@ _FIELDS: dict[str, tuple[str, str, Callable[[str], object]]] = {
     "grace": ("a finite number of seconds >= 0", "5", _seconds),
     "ready_timeout": ("a finite number of seconds >= 0, or 'none'", "10", _timeout),
     "max_restarts": ("a whole number >= 0", "3", _count),
-    "within": ("a finite number of seconds >= 0", "5", _seconds),
+    "within": ("a finite number of seconds > 0", "5", _positive_seconds),
+    "abandon_after": ("a finite number of seconds >= 0", "10", _seconds),
     "console": ("one of auto, on, off (or true/false, 1/0, yes/no)", "auto", _console),
     "log_level": ("one of " + ", ".join(_LOG_LEVELS), "INFO", _level),
 }
@@ -155,10 +163,7 @@ class Settings:
         """
         layers: list[tuple[str, Mapping[str, str | None]]] = []
         if env_file is not None and os.path.isfile(env_file):
-            # Imported here, lazily: `import super_visor` must stay fast.
-            from dotenv import dotenv_values
-
-            layers.append((f".env file {os.fspath(env_file)}", dotenv_values(env_file)))
+            layers.append((f".env file {os.fspath(env_file)}", _read_env_file(env_file)))
         layers.append(("environment", os.environ if environ is None else environ))
         merged: dict[str, tuple[str | None, str]] = {
             f"{PREFIX}CONSOLE": (str(console), "code"),
@@ -218,6 +223,23 @@ class Settings:
         return "\n".join(lines)
 
 
+def _read_env_file(env_file: str | os.PathLike[str]) -> Mapping[str, str | None]:
+    """The values of a ``.env`` file; one that is not UTF-8 is a `ConfigError` naming it
+    (python-dotenv would raise a bare UnicodeDecodeError naming neither file nor fix)."""
+    # Imported here, lazily: `import super_visor` must stay fast.
+    from dotenv import dotenv_values
+
+    try:
+        return dotenv_values(env_file, encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            os.fspath(env_file),
+            f"a .env file must be UTF-8 text, got byte {exc.object[exc.start : exc.start + 1]!r} "
+            f"at offset {exc.start}",
+            "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8 .env)",
+        ) from None
+
+
 def proc_variable(path: str, field: str) -> str:
     """The variable overriding *field* of the proc at *path* (below the root).
 
@@ -252,9 +274,13 @@ class _Targets:
         self.root = sup.name
         #: Two paths may share a key ("db-a" and "db.a"): kept, to be refused when used.
         self.by_key: dict[str, list[tuple[str, bool]]] = {}
+        #: Paths of the procs that never gate start-up: a ready_timeout cannot apply there.
+        self.never_gate: set[str] = set()
         for path, spec, _ in sup.walk():
             key = proc_variable(path, "x")[: -len("__X")]
             self.by_key.setdefault(key, []).append((path, spec.nested is not None))
+            if spec.wait_ready is False:
+                self.never_gate.add(path)
 
     def valid_variables(self) -> list[str]:
         return [
@@ -299,6 +325,13 @@ def _locate(variable: str, raw: str | None, source: str, targets: _Targets) -> t
             f"{targets.root}/{path} is not a supervisor, so it has no {field} (from {source})",
             f"set {field} on its supervisor, or {PREFIX}{field.upper()} for the whole tree",
         )
+    if field == "ready_timeout" and path in targets.never_gate:
+        raise ConfigError(
+            variable,
+            f"{targets.root}/{path} does not gate start-up, so a ready_timeout cannot "
+            f"apply to it, got {raw!r} (from {source})",
+            "remove the variable, or make the proc gate (wait_ready=True) in code",
+        )
     return field, path
 
 
@@ -341,10 +374,14 @@ def _bad_target(
             "rename one of them so their names differ in more than '-', '.' or case",
         )
     if field not in _PROC_FIELDS:
+        endings = [f"__{name.upper()}" for name in _PROC_FIELDS]
+        close = _suggest(f"__{field.upper()}", endings)
+        hint = f"did you mean {variable[: -len(field) - 2]}{close}? " if close else ""
         return ConfigError(
             variable,
-            f"a per-proc override sets one of {', '.join(_PROC_FIELDS)}, not {field!r}",
-            "end the variable with __GRACE, __READY_TIMEOUT, __MAX_RESTARTS or __WITHIN",
+            f"a per-proc override sets one of {', '.join(_PROC_FIELDS)}, not {field!r} "
+            f"(set to {raw!r}, from {source})",
+            f"{hint}end the variable with {', '.join(endings)}",
         )
     valid = targets.valid_variables()
     close = _suggest(variable, valid)

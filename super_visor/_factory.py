@@ -49,7 +49,8 @@ def check_product(path: str, product: object, source: str) -> SupportsRunProc:
     proc = check_proc(product, path.rpartition("/")[2])
     if isinstance(proc, Problem):
         problem = (
-            f"{source} {product!r}, which is not a proc; return a ManagedProc instance, an "
+            f"{source} {product!r}, which is not a proc ({proc.what}); "
+            "return a ManagedProc instance, an "
             "object with 'async def run_proc(self, token)', an 'async def fn(token)', a "
             "Supervisor, or an async context manager yielding one of these"
         )

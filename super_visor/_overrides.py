@@ -4,7 +4,13 @@ Kept apart from ``_config``, which reads and checks the variables: this is the o
 what a checked value changes. Two rules decide it. A per-proc value beats the tree-wide one.
 A tree-wide ``grace``/``ready_timeout`` skips nested supervisors, which keep taking as long
 as their own procs need (a tree-wide grace of 3s must not cut a nested supervisor's whole
-shutdown to 3s). ``max_restarts``/``within`` apply to every supervisor.
+shutdown to 3s); a tree-wide ``abandon_after`` applies to every proc, nested supervisors
+included. ``max_restarts``/``within`` apply to every supervisor.
+
+The grace a proc ends up with is also the grace it enforces itself: the supervisor hands
+``spec.grace`` to the proc's token when it starts it (``token._grace``), and the adapters
+(`Command`'s SIGKILL, the ASGI servers' drain, `Thread`) read it there. So a value ``check``
+shows as applied is the value in force, not only the supervisor's own deadline.
 
 Both walks go through `Supervisor.walk`, never recursion, so a deep tree costs no stack.
 """
@@ -24,8 +30,10 @@ if TYPE_CHECKING:
 __all__ = ("SPEC_FIELDS", "SUPERVISOR_FIELDS", "apply_settings", "resolved_settings")
 
 #: Settings of one proc's spec, and of a supervisor's config, that a variable may override.
-SPEC_FIELDS = ("grace", "ready_timeout")
+SPEC_FIELDS = ("grace", "ready_timeout", "abandon_after")
 SUPERVISOR_FIELDS = ("max_restarts", "within")
+#: Tree-wide values of these skip nested supervisors: they take as long as their procs need.
+_AS_LONG_AS_PROCS_NEED = ("grace", "ready_timeout")
 
 
 def apply_settings(settings: Settings, sup: Supervisor) -> Supervisor:
@@ -70,9 +78,10 @@ def _apply_spec(
 
 
 def _proc_setting(settings: Settings, field: str, path: str, *, nested: bool) -> Setting | None:
-    """The proc's own override, else the tree-wide one, which a nested supervisor ignores:
-    it keeps taking as long as its procs need."""
-    return settings.get(field, path) or (None if nested else settings.get(field))
+    """The proc's own override, else the tree-wide one, which a nested supervisor ignores
+    for its grace and ready_timeout: it keeps taking as long as its procs need."""
+    skip = nested and field in _AS_LONG_AS_PROCS_NEED
+    return settings.get(field, path) or (None if skip else settings.get(field))
 
 
 def _supervisor_setting(settings: Settings, field: str, path: str) -> Setting | None:

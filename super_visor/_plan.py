@@ -3,7 +3,8 @@
 Used by ``super-visor tree``, ``check`` and ``plan``. Everything is derived from the built
 `Supervisor` (the same specs a run uses), so what the plan says is what a run does: start in
 declared order (pre-order through nested supervisors), stop in exact reverse, one proc at a
-time, each with its grace and then force.
+time, each with its grace, its force reserve, then force and, for a proc that survives the
+force-cancel, abandonment after its ``abandon_after``.
 """
 
 from __future__ import annotations
@@ -71,22 +72,31 @@ def _gate(spec: ProcSpec) -> str:
     return f"gates start-up (ready_timeout {spec.ready_timeout:g}s)"
 
 
-def shutdown_bound(sup: Supervisor) -> float:
-    """The worst-case shutdown time: every proc uses its whole grace, one after the other.
+def shutdown_bound(sup: Supervisor, *, abandoned: bool = False) -> float:
+    """How long the shutdown can take: every proc uses its whole grace, one after the other.
 
-    A nested supervisor takes its children's sum, capped by its own grace when it has one
-    (after that it is force-cancelled, which is immediate). Time spent by a proc that
-    survives force (a blocking call) cannot be bounded and is not included.
+    Each proc counts its grace plus its ``force_reserve`` (the supervisor's force comes
+    only then); with *abandoned*, also its ``abandon_after``: the worst case, in which every
+    proc survives its force-cancel and is abandoned. A nested supervisor takes its
+    children's sum, capped by its own window when it has a grace.
     """
     # Bottom-up without recursion: the reversed walk meets every proc before its supervisor.
     bounds: dict[str, float] = {}
     for path, spec, _ in reversed(list(sup.walk())):
+        own = _own_bound(spec, abandoned=abandoned)
         if spec.nested is None:
-            bounds[path] = spec.grace or 0.0
+            bounds[path] = own
             continue
         inner = sum(bounds[f"{path}/{child.name}"] for child in spec.nested.specs)
-        bounds[path] = inner if spec.grace is None else min(inner, spec.grace)
+        bounds[path] = inner if spec.grace is None else min(inner, own)
     return sum(bounds[spec.name] for spec in sup.specs)
+
+
+def _own_bound(spec: ProcSpec, *, abandoned: bool) -> float:
+    """One proc's window: grace, then the force reserve, then (when *abandoned*) the wait
+    for a proc that survives its force-cancel."""
+    bound = (spec.grace or 0.0) + spec.force_reserve
+    return bound + spec.abandon_after if abandoned else bound
 
 
 def _startup_bound(sup: Supervisor) -> float:
@@ -115,7 +125,10 @@ def format_plan(sup: Supervisor) -> str:
     lines.append(f"stop plan of {sup.name} (reverse order, one at a time: token, grace, force):")
     for number, (path, spec) in enumerate(reversed(order), 1):
         lines.append(f"  {number:>3}. {path:<{width}}  {_stop_step(spec)}")
-    lines.append(f"  worst-case shutdown: {_seconds(shutdown_bound(sup))} (the sum of the graces)")
+    forced = shutdown_bound(sup)
+    lines.append(f"  shutdown when every proc ends by its force-cancel: {forced:g}s")
+    worst = shutdown_bound(sup, abandoned=True)
+    lines.append(f"  worst-case shutdown: {worst:g}s (every proc also abandoned after its wait)")
     return "\n".join(lines)
 
 
@@ -127,10 +140,19 @@ def _start_step(spec: ProcSpec) -> str:
 
 def _stop_step(spec: ProcSpec) -> str:
     if spec.nested is None:
-        return f"cancel its token, wait up to {spec.grace or 0:g}s, then force"
+        return f"cancel its token, wait up to {_window(spec)}, then force{_abandon(spec)}"
     if spec.grace is None:
         return "supervisor: done once its procs above have stopped"
-    return f"supervisor: its procs above stop within its grace of {spec.grace:g}s"
+    return f"supervisor: its procs above stop within {_window(spec)}, then force{_abandon(spec)}"
+
+
+def _window(spec: ProcSpec) -> str:
+    reserve = f" + {spec.force_reserve:g}s reserve" if spec.force_reserve else ""
+    return f"{spec.grace or 0:g}s{reserve}"
+
+
+def _abandon(spec: ProcSpec) -> str:
+    return f", then abandoned after {spec.abandon_after:g}s"
 
 
 def _seconds(value: float) -> str:

@@ -47,6 +47,7 @@ class Defaults:
     within: float
     backoff: Backoff | None
     stuck_report_interval: float
+    abandon_after: float
 
 
 def supervisor_config(path: str, defaults: Defaults) -> SupervisorConfig:
@@ -58,8 +59,13 @@ def supervisor_config(path: str, defaults: Defaults) -> SupervisorConfig:
         path, check_type("strategy", defaults.strategy, Strategy, "strategy=Strategy.ONE_FOR_ONE")
     )
     max_restarts = valid(path, check_count("max_restarts", defaults.max_restarts, "3"))
-    within = valid(path, check_seconds("within", defaults.within, default="the default (5.0)"))
+    # within=0 would make every restart the first of its window: no limit at all.
+    within = valid(
+        path,
+        check_seconds("within", defaults.within, default="the default (5.0)", positive=True),
+    )
     _backoff(path, defaults.backoff)
+    valid(path, check_seconds("abandon_after", defaults.abandon_after, default="10.0"))
     interval = defaults.stuck_report_interval
     valid(path, check_seconds("stuck_report_interval", interval, default="5.0"))
     if interval == 0:  # it paces a loop: zero would log without pause
@@ -96,6 +102,10 @@ class Picks:
         value = getattr(self._attributes, field, None)
         return default if value is None else value
 
+    def given(self, field: str) -> bool:
+        """Whether the caller or the proc object chose *field* (not the builder default)."""
+        return field in self._options or getattr(self._attributes, field, None) is not None
+
     def seconds(self, field: str, default: float | None, default_text: str) -> float | None:
         value = self._get(field, default)
         if value is None:
@@ -131,15 +141,46 @@ def resolve_spec(
     ready_timeout = picks.seconds("ready_timeout", timeout, "no timeout")
     # A factory's product is known only at start: gate then if it is a supervisor.
     gates = None if factory is not None else nested is not None
+    wait_ready = picks.flag_or_none("wait_ready", gates, "wait_ready=True")
+    if wait_ready is False and picks.given("ready_timeout"):
+        raise _ready_timeout_unused(picks.path, ready_timeout)
     return ProcSpec(
         name=name,
         proc=proc,
         factory=factory,
         grace=grace,
-        wait_ready=picks.flag_or_none("wait_ready", gates, "wait_ready=True"),
+        wait_ready=wait_ready,
         ready_timeout=ready_timeout,
         restart=picks.of_type("restart", Restart.TEMPORARY, Restart, "restart=Restart.PERMANENT"),
         significant=picks.of_type("significant", True, bool, "significant=False"),
         backoff=picks.backoff(defaults.backoff),
         nested=nested,
+        force_reserve=_force_reserve(picks.path, proc),
+        abandon_after=_abandon_after(picks, defaults),
     )
+
+
+def _ready_timeout_unused(path: str, ready_timeout: float | None) -> ConfigError:
+    """A ready_timeout chosen for a proc that never gates would be silently ignored."""
+    return ConfigError(
+        path,
+        "ready_timeout only bounds the wait of a proc that gates start-up, and this one "
+        f"does not, got ready_timeout={ready_timeout!r} without wait_ready=True",
+        "add wait_ready=True (the proc then calls token.ready()), or drop ready_timeout",
+    )
+
+
+def _force_reserve(path: str, proc: SupportsRunProc | None) -> float:
+    """The proc's own ``force_reserve``: seconds it needs after its grace to enforce that
+    grace itself (an adapter's SIGKILL, a server's cancelled requests). Not a keyword:
+    only the proc knows how long its own clean-up takes."""
+    reserve = getattr(proc, "force_reserve", None)
+    if reserve is None or isinstance(proc, Supervisor):
+        return 0.0
+    return valid(path, check_seconds("force_reserve", reserve, default="0.0"))
+
+
+def _abandon_after(picks: Picks, defaults: Defaults) -> float:
+    value = picks.seconds("abandon_after", defaults.abandon_after, "the builder default")
+    assert value is not None, "abandon_after has a default"
+    return value

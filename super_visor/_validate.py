@@ -37,7 +37,9 @@ __all__ = (
     "check_callback",
     "check_count",
     "check_factory",
+    "check_function",
     "check_name",
+    "check_port",
     "check_proc",
     "check_seconds",
     "check_type",
@@ -114,6 +116,18 @@ def check_count(field: str, value: object, example: str) -> int | Problem:
     if isinstance(checked, Problem):
         return checked
     return Problem(f"{field} must be >= 0, got {value!r}", f"pass e.g. {example}")
+
+
+def check_port(field: str, value: object, *, pick: bool) -> int | Problem:
+    """*value* as a TCP port: 1..65535, or 0 when *pick* (0 asks the OS to pick one)."""
+    low = 0 if pick else 1
+    if is_count(value) and low <= value <= 65535:
+        return value
+    meaning = " (0: let the OS pick one)" if pick else ""
+    return Problem(
+        f"{field} must be a whole number within {low}..65535{meaning}, got {value!r}",
+        f"pass e.g. {field}=8000",
+    )
 
 
 def check_name(what: str, value: object, example: str) -> str | Problem:
@@ -193,16 +207,65 @@ def check_proc(obj: object, name: str | None) -> SupportsRunProc | Problem:
     if isinstance(obj, type):
         cls = obj.__name__
         return Problem(f"got the class {cls}, not an instance", f"pass {cls}(...)")
-    if getattr(obj, "run_proc", None) is not None:
-        if _has_async_run_proc(obj):
-            return obj
-        return Problem(
-            f"{type(obj).__name__}.run_proc is not an async function",
-            "declare it as 'async def run_proc(self, token)'",
-        )
+    run_proc = getattr(obj, "run_proc", None)
+    if run_proc is not None:
+        if not _has_async_run_proc(obj):
+            return Problem(
+                f"{type(obj).__name__}.run_proc is not an async function",
+                "declare it as 'async def run_proc(self, token)'",
+            )
+        label = f"{type(obj).__name__}.run_proc"
+        fix = "declare it 'async def run_proc(self, token)'; keep other values on the object"
+        return _token_problem(label, obj.run_proc, fix) or obj
     if is_async_callable(obj):
-        return _function_proc(obj, name)
+        label = function_name(obj) or "the function"
+        fix = f"declare it 'async def {label}(token)'; bind other values with functools.partial"
+        return _token_problem(label, obj, fix) or _function_proc(obj, name)
     return _not_awaitable(obj)
+
+
+def _token_problem(label: str, fn: Callable[..., object], fix: str) -> Problem | None:
+    """Why ``fn(token)`` cannot be called, or None when it can (or cannot be known).
+
+    Checked here, not left to the first start: a proc declared ``async def f()`` or
+    ``async def f(token, x)`` would otherwise pass ``build()`` and ``check`` and fail only
+    at run time, with a TypeError that names neither the proc nor the fix. Defaults and
+    ``*args`` that let one positional argument bind are fine; a bound method's ``self`` is
+    already bound. A callable whose signature cannot be read (some C callables) is
+    accepted: refusing what we cannot inspect would refuse working procs.
+    """
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+    try:
+        signature.bind(None)
+    except TypeError:
+        return Problem(
+            f"{label} must take exactly one positional argument (the token), "
+            f"got {label}{signature}",
+            fix,
+        )
+    return None
+
+
+def check_function(
+    field: str, value: object, *, want_async: bool, fix: str
+) -> Callable[..., object] | Problem:
+    """*value* as a function an adapter will call: async when *want_async*, else sync.
+
+    A coroutine object (``fn()`` instead of ``fn``) is closed, as in `check_proc`. The
+    other way round matters as much: a thread that calls an async function only makes a
+    coroutine nobody awaits, and a sync function awaited by a schedule fails at its first
+    tick, long after the mistake.
+    """
+    kind = "an async function" if want_async else "a plain (sync) function"
+    if inspect.iscoroutine(value):
+        value.close()
+        return Problem(f"{field} must be {kind}, got a coroutine object {value!r}", fix)
+    if callable(value) and is_async_callable(value) == want_async:
+        return value
+    return Problem(f"{field} must be {kind}, got {value!r}", fix)
 
 
 def _not_awaitable(obj: object) -> Problem:

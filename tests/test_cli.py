@@ -62,12 +62,13 @@ def test_plan_prints_start_and_stop_plans_and_the_worst_case() -> None:
     assert starts[4:] == ["app/web", "app/pipeline/consumer", "app/pipeline", "app/db"]
     assert "start, then wait: gates start-up (ready_timeout 10s)" in done.stdout
     assert "worst-case wait on gates: 10s" in done.stdout
-    assert "worst-case shutdown: 10s (the sum of the graces)" in done.stdout  # 5 + 2 + 3
+    assert "every proc ends by its force-cancel: 10s" in done.stdout  # 5 + 2 + 3
+    assert "worst-case shutdown: 40s" in done.stdout  # each also abandoned after 10s
 
 
 def test_plan_counts_the_grace_flag() -> None:
     done = cli("plan", "tests.cli_apps:app", "--grace", "1")
-    assert "worst-case shutdown: 3s" in done.stdout
+    assert "every proc ends by its force-cancel: 3s" in done.stdout
 
 
 def test_check_prints_tree_and_configuration_with_sources(tmp_path: Path) -> None:

@@ -233,7 +233,7 @@ def test_render_names_each_value_and_its_source(tmp_path: Path) -> None:
         ("SUPER_VISOR_READY_TIMEOUT", "soon", "or 'none'"),
         ("SUPER_VISOR_MAX_RESTARTS", "2.5", "a whole number >= 0"),
         ("SUPER_VISOR_MAX_RESTARTS", "-1", "a whole number >= 0"),
-        ("SUPER_VISOR_WITHIN", "1e999", "a finite number of seconds >= 0"),
+        ("SUPER_VISOR_WITHIN", "1e999", "a finite number of seconds > 0"),
         ("SUPER_VISOR_CONSOLE", "maybe", "one of auto, on, off"),
         ("SUPER_VISOR_LOG_LEVEL", "LOUD", "one of DEBUG, INFO"),
         ("SUPER_VISOR__WEB__GRACE", "x", "a finite number of seconds >= 0"),

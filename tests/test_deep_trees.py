@@ -79,7 +79,7 @@ def test_tree_and_plan_describe_every_level(chain: Supervisor) -> None:
 
     assert len(tree.splitlines()) == 1 + 2 * LEVELS - 1  # the root, then its procs
     assert bound == LEVELS  # one leaf of 1s per level, stopped one after the other
-    assert f"worst-case shutdown: {LEVELS}s" in plan
+    assert f"every proc ends by its force-cancel: {LEVELS}s" in plan
 
 
 def test_settings_apply_to_the_deepest_proc(chain: Supervisor) -> None:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, final
 import anyio
 
 from .._errors import ConfigError, StartupError
-from .._validate import check_seconds, valid
+from .._validate import check_port, check_seconds, valid
 from ._common import FORCE_RESERVE, backend_name, require
 
 if TYPE_CHECKING:
@@ -49,13 +49,16 @@ class Uvicorn:
 
     Ready once the lifespan start-up completed and the server listens; the ready value is
     the bound port, so ``port=0`` (the default) lets the OS pick one. On stop the server
-    drains (see the module notes): requests in flight get *grace* seconds, then Uvicorn
-    cancels them and runs the lifespan shutdown. The supervisor's grace for this proc is
-    *grace* plus one second, room for that last step.
+    drains (see the module notes): requests in flight get the proc's grace, then Uvicorn
+    cancels them and runs the lifespan shutdown. That grace is *grace* unless
+    ``add_proc(..., grace=...)`` or a ``SUPER_VISOR_..._GRACE`` override set another: the
+    value ``check`` shows is the drain in force. The supervisor waits one second more
+    (``force_reserve``) before it would force the proc, room for that last step.
 
-    ``**config`` goes to `uvicorn.Config` (e.g. ``proxy_headers=True``). Two defaults differ
+    ``**config`` goes to `uvicorn.Config` (e.g. ``proxy_headers=True``). Two settings differ
     from Uvicorn's: ``log_config=None``, so Uvicorn's loggers propagate to your logging set-up
-    instead of replacing it, and ``timeout_graceful_shutdown=grace``.
+    instead of replacing it, and ``timeout_graceful_shutdown`` is the grace in force (passing
+    it in ``**config`` is a `~super_visor.ConfigError`: use *grace*).
 
     On trio, start-up fails with a `~super_visor.ConfigError` naming the fix: use `Hypercorn`
     or the asyncio backend. Without Uvicorn installed, constructing this raises
@@ -69,8 +72,8 @@ class Uvicorn:
     host: str
     port: int
     name: str
-    drain: float
     grace: float
+    force_reserve: float
 
     def __init__(
         self,
@@ -84,11 +87,8 @@ class Uvicorn:
     ) -> None:
         require("super_visor.procs.Uvicorn", "uvicorn", "uvicorn")
         _init_server(self, app, host, port, name, grace)
-        self.config: dict[str, Any] = {
-            "log_config": None,
-            "timeout_graceful_shutdown": grace,
-            **config,
-        }
+        _refuse_own_drain(name, config, "timeout_graceful_shutdown")
+        self.config: dict[str, Any] = {"log_config": None, **config}
 
     def __repr__(self) -> str:
         return f"Uvicorn({self.name!r}, {self.host}:{self.port})"
@@ -98,7 +98,8 @@ class Uvicorn:
         import uvicorn
 
         app: Any = self.app
-        config = uvicorn.Config(app, host=self.host, port=self.port, **self.config)
+        settings = {"timeout_graceful_shutdown": _drain(self, token), **self.config}
+        config = uvicorn.Config(app, host=self.host, port=self.port, **settings)
         server = _uvicorn_server_class()(config, token)
         failure: SystemExit | None = None
         try:
@@ -135,13 +136,28 @@ def _init_server(
     server: Uvicorn | Hypercorn, app: object, host: str, port: int, name: str, grace: float
 ) -> None:
     """The settings both servers share; *grace* is the drain, the supervisor gets a reserve."""
-    valid(name, check_seconds("grace", grace))
+    server.grace = valid(name, check_seconds("grace", grace))
+    server.port = valid(name, check_port("port", port, pick=True))
+    server.force_reserve = FORCE_RESERVE
     server.app = app
     server.host = host
-    server.port = port
     server.name = name
-    server.drain = grace
-    server.grace = grace + FORCE_RESERVE
+
+
+def _refuse_own_drain(name: str, config: dict[str, Any], key: str) -> None:
+    """The drain is the proc's grace, so that overrides of the grace reach it; a second
+    knob for the same window would make ``check`` show one value and the server use another."""
+    if key in config:
+        raise ConfigError(
+            name,
+            f"the drain is set by grace, not by {key}, got {key}={config[key]!r}",
+            f"pass grace={config[key]!r} instead",
+        )
+
+
+def _drain(server: Uvicorn | Hypercorn, token: CancellationToken) -> float:
+    """The grace in force: the supervisor's (after every override), else the server's own."""
+    return server.grace if token._grace is None else token._grace
 
 
 async def _drain_on_stop(token: CancellationToken, server: Any) -> None:
@@ -189,9 +205,9 @@ class Hypercorn:
     Works on asyncio and on trio (Hypercorn's own entry point for each). Ready once the
     lifespan start-up completed and the server listens; the ready value is the bound port
     (``port=0``, the default, lets the OS pick). On stop, ``shutdown_trigger`` fires:
-    Hypercorn stops accepting, gives requests in flight *grace* seconds
-    (``graceful_timeout``), then cancels them and runs the lifespan shutdown. The
-    supervisor's grace for this proc is *grace* plus one second.
+    Hypercorn stops accepting, gives requests in flight the proc's grace in force (*grace*
+    unless overridden, as for `Uvicorn`) as its ``graceful_timeout``, then cancels them and
+    runs the lifespan shutdown. The supervisor waits one second more (``force_reserve``).
 
     ``**config`` sets attributes of `hypercorn.config.Config` (e.g. ``keep_alive_timeout=5``).
     ``errorlog`` defaults to the ``hypercorn.error`` logger, so Hypercorn adds no handler of
@@ -206,8 +222,8 @@ class Hypercorn:
     host: str
     port: int
     name: str
-    drain: float
     grace: float
+    force_reserve: float
 
     def __init__(
         self,
@@ -221,6 +237,7 @@ class Hypercorn:
     ) -> None:
         require("super_visor.procs.Hypercorn", "hypercorn", "hypercorn")
         _init_server(self, app, host, port, name, grace)
+        _refuse_own_drain(name, config, "graceful_timeout")
         self.config = config
 
     def __repr__(self) -> str:
@@ -232,7 +249,7 @@ class Hypercorn:
 
         config = Config()
         config.bind = [f"{self.host}:{self.port}"]
-        config.graceful_timeout = self.drain
+        config.graceful_timeout = _drain(self, token)
         config.errorlog = logging.getLogger("hypercorn.error")
         for key, value in self.config.items():
             setattr(config, key, value)

@@ -23,6 +23,7 @@ process is killed with SIGKILL; see docs/how-to/real-procs.md.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from .._errors import ConfigError, StartupError
-from .._validate import check_seconds, valid
+from .._validate import Problem, check_count, check_name, check_seconds, valid
 from ._common import FORCE_RESERVE
 from ._output import OutputRing
 from ._pgroup import signal_group, wait_group_gone
@@ -121,10 +122,13 @@ class Command:
     - the probe does not pass within its timeout, or the child exits first:
       `~super_visor.StartupError` naming the command, the probe and the last output lines.
 
-    The supervisor's grace for this proc (the ``grace`` attribute the builder reads) is
-    *grace* plus one second, room for the SIGKILL and the reap, so a child that ignores its
-    stop signal still ends as a reported, clean stop rather than ``FORCED``.
-    ``add_proc(cmd, grace=...)`` overrides that window, not the SIGKILL delay.
+    *grace* is the proc's grace like any other (``check`` shows it, ``add_proc(cmd,
+    grace=...)`` and ``SUPER_VISOR__<PATH>__GRACE`` override it), and whatever value is in
+    force is the SIGKILL delay. The supervisor waits one second more (``force_reserve``)
+    before it force-cancels the proc, room for the SIGKILL and the reap, so a child that
+    ignores its stop signal still ends as a reported, clean stop rather than ``FORCED``.
+
+    Every argument is checked here: a bad one is a `~super_visor.ConfigError` naming it.
 
     .. versionadded:: 0.1
     """
@@ -141,25 +145,25 @@ class Command:
         grace: float = 5.0,
         keep_lines: int = 50,
     ) -> None:
-        if isinstance(argv, (str, bytes)) or not argv:
-            raise ConfigError(
-                name,
-                f"argv must be a non-empty list of arguments, got {argv!r}",
-                "pass e.g. Command(['redis-server', '--port', '6380'], name='redis')",
-            )
-        valid(name, check_seconds("grace", grace))
+        valid(name, check_name("the command name", name, "Command([...], name='redis')"))
+        _check_argv(name, argv)
+        #: The SIGKILL delay when no supervisor says otherwise (the token carries the grace
+        #: in force after overrides, and that one wins: see `_Run.kill_after`).
+        self.grace = valid(name, check_seconds("grace", grace))
+        #: Room the supervisor leaves after the grace for the SIGKILL and the reap, so a
+        #: child that ignores its stop signal still ends as a reported, clean stop.
+        self.force_reserve = FORCE_RESERVE
         self.argv = tuple(os.fspath(arg) for arg in argv)
         self.name = name
         self.env = None if env is None else dict(env)
         self.cwd = cwd
-        self.ready = ready
-        self.stop_signal = signal.Signals(stop_signal)
-        self.kill_after = grace
-        #: The supervisor's window: the SIGKILL delay plus the reserve for kill and reap.
-        self.grace = grace + FORCE_RESERVE
-        #: Gate start-up only when there is something to wait for.
+        self.ready = _check_probe(name, ready)
+        self.stop_signal = _check_signal(name, stop_signal)
+        #: Gate start-up only when there is something to wait for; the probe's own timeout
+        #: bounds that wait, and the supervisor's ready_timeout (a little later) backs it up.
         self.wait_ready = ready is not None
-        self.keep_lines = keep_lines
+        self.ready_timeout = None if ready is None else ready.timeout + FORCE_RESERVE
+        self.keep_lines = valid(name, check_count("keep_lines", keep_lines, "50"))
         self.logger = logging.getLogger(f"super_visor.procs.{name}")
         #: The pid (= process group id) of the running child, None when none runs.
         self.pid: int | None = None
@@ -203,12 +207,55 @@ class Command:
         return run.verdict()
 
 
+def _check_argv(name: str, argv: object) -> None:
+    """A single string is refused: there is no shell, so nothing would split it."""
+    if isinstance(argv, (str, bytes)) or not argv:
+        raise ConfigError(
+            name,
+            f"argv must be a non-empty list of arguments, got {argv!r}",
+            "pass e.g. Command(['redis-server', '--port', '6380'], name='redis')",
+        )
+
+
+def _check_probe(name: str, ready: object) -> Probe | None:
+    """*ready* when it is a probe (or None): a string such as "port 80" would otherwise
+    fail only at start, inside the run."""
+    from ._probes import Probe  # at call time: _probes is not needed to import this module
+
+    if ready is None or isinstance(ready, Probe):
+        return ready
+    return valid(
+        name,
+        Problem(
+            f"ready must be a readiness probe or None, got {ready!r}",
+            "pass e.g. ready=TcpProbe('127.0.0.1', 8080) or ready=LogLineProbe('listening')",
+        ),
+    )
+
+
+def _check_signal(name: str, stop_signal: object) -> signal.Signals:
+    """*stop_signal* as a `signal.Signals`; a number that is no signal here is refused now,
+    not when the stop comes and the child would get nothing before its SIGKILL."""
+    if isinstance(stop_signal, int) and not isinstance(stop_signal, bool):
+        with contextlib.suppress(ValueError):
+            return signal.Signals(stop_signal)
+    return valid(
+        name,
+        Problem(
+            f"stop_signal must be a signal of this platform, got {stop_signal!r}",
+            "pass e.g. stop_signal=signal.SIGTERM or signal.SIGINT",
+        ),
+    )
+
+
 @final
 class _Run:
     """One run of a command: readiness, waiting, stopping, and the verdict."""
 
     def __init__(self, command: Command, process: Process, output: OutputRing) -> None:
         self.command = command
+        #: Seconds from the stop signal to SIGKILL: the grace in force (see `supervise`).
+        self.kill_after = command.grace
         self.process = process
         self.output = output
         self.stopping = False
@@ -216,6 +263,8 @@ class _Run:
         self.startup_error: StartupError | None = None
 
     async def supervise(self, token: CancellationToken) -> None:
+        if token._grace is not None:  # the supervisor's value, after every override
+            self.kill_after = token._grace
         with token.cancel_scope():
             try:
                 value = await self._wait_ready()
@@ -265,7 +314,7 @@ class _Run:
         command = self.command
         pid = self.process.pid
         signal_group(pid, command.stop_signal)
-        with anyio.move_on_after(command.kill_after):
+        with anyio.move_on_after(self.kill_after):
             await self.process.wait()
             await self.output.closed.wait()
         self.killed = self.process.returncode is None
@@ -273,7 +322,7 @@ class _Run:
             command.logger.warning(
                 "%s: still running %ss after %s; sending SIGKILL to its process group",
                 command.name,
-                command.kill_after,
+                self.kill_after,
                 command.stop_signal.name,
             )
             signal_group(pid, signal.SIGKILL)

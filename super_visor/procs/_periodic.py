@@ -12,7 +12,7 @@ import anyio
 
 from .._errors import ConfigError
 from .._proc import function_name
-from .._validate import check_seconds, valid
+from .._validate import check_function, check_seconds, valid
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -74,6 +74,8 @@ class Periodic:
         grace: float | None = None,
     ) -> None:
         self.name = name or function_name(fn) or "periodic"
+        fix = "declare it 'async def'; for blocking work use super_visor.procs.Thread"
+        valid(self.name, check_function("fn", fn, want_async=True, fix=fix))
         valid(self.name, check_seconds("every", every, positive=True))
         valid(self.name, check_seconds("jitter", jitter))
         if jitter >= every:

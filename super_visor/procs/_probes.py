@@ -7,7 +7,9 @@ of after the timeout.
 
 Why polling: a port, a URL or a file belongs to another process, and there is no portable
 event for "someone started listening" (Kubernetes probes poll for the same reason). The log
-line probe needs no polling: it watches the output as the command reads it.
+line probe needs no polling: it watches the output as the command reads it. Each attempt of
+a polling probe is bounded by ``attempt_timeout`` (as Kubernetes' ``timeoutSeconds``), so a
+server that accepts a connection and never answers costs one attempt, not the whole window.
 """
 
 from __future__ import annotations
@@ -15,12 +17,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, final
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import anyio
 
 from .._errors import ConfigError
-from .._validate import check_seconds, valid
+from .._validate import check_port, check_seconds, valid
 
 if TYPE_CHECKING:
     from ._output import OutputRing
@@ -29,6 +31,8 @@ __all__ = ("FileProbe", "HttpProbe", "LogLineProbe", "Probe", "TcpProbe")
 
 _DEFAULT_TIMEOUT = 10.0
 _DEFAULT_INTERVAL = 0.05
+#: Kubernetes' default ``timeoutSeconds`` for one probe attempt.
+_DEFAULT_ATTEMPT_TIMEOUT = 1.0
 
 
 class Probe:
@@ -52,14 +56,19 @@ class Probe:
 
 
 class _PollingProbe(Probe):
-    def __init__(self, timeout: float, interval: float) -> None:
+    def __init__(self, timeout: float, interval: float, attempt_timeout: float) -> None:
         super().__init__(timeout)
-        valid(type(self).__name__, check_seconds("interval", interval, positive=True))
+        kind = type(self).__name__
+        valid(kind, check_seconds("interval", interval, positive=True))
+        valid(kind, check_seconds("attempt_timeout", attempt_timeout, positive=True))
         self.interval = interval
+        self.attempt_timeout = attempt_timeout
 
     async def wait_ready(self, output: OutputRing) -> object:
         while True:
-            found = await self.check()
+            found = None
+            with anyio.move_on_after(self.attempt_timeout):
+                found = await self.check()
             if found is not None:
                 return found
             await anyio.sleep(self.interval)
@@ -83,10 +92,11 @@ class TcpProbe(_PollingProbe):
         *,
         timeout: float = _DEFAULT_TIMEOUT,
         interval: float = _DEFAULT_INTERVAL,
+        attempt_timeout: float = _DEFAULT_ATTEMPT_TIMEOUT,
     ) -> None:
-        super().__init__(timeout, interval)
+        super().__init__(timeout, interval, attempt_timeout)
         self.host = host
-        self.port = port
+        self.port = valid("TcpProbe", check_port("port", port, pick=False))
 
     def __repr__(self) -> str:
         return f"TcpProbe({self.host}:{self.port})"
@@ -102,33 +112,39 @@ class TcpProbe(_PollingProbe):
 
 @final
 class HttpProbe(_PollingProbe):
-    """Ready once a GET of *url* answers with a 2xx status; the ready value is the URL.
+    """Ready once a GET of *url* answers with a status from 200 to 399, as Kubernetes'
+    ``httpGet`` probe counts success; the ready value is the URL (without credentials).
 
     Speaks plain HTTP/1.1 over anyio sockets (``https`` through anyio's TLS), so it adds no
-    dependency. A redirect is not followed: point the probe at the health URL itself.
+    dependency. A redirect counts as ready and is not followed. Credentials in the URL
+    (``http://user:secret@host/``) are never sent: not in ``Host:``, and not as a Basic
+    ``Authorization`` header either, so point the probe at a health URL that needs none.
+    Each attempt gets *attempt_timeout* seconds (Kubernetes' ``timeoutSeconds``, 1 s).
 
     .. versionadded:: 0.1
     """
 
     def __init__(
-        self, url: str, *, timeout: float = _DEFAULT_TIMEOUT, interval: float = _DEFAULT_INTERVAL
+        self,
+        url: str,
+        *,
+        timeout: float = _DEFAULT_TIMEOUT,
+        interval: float = _DEFAULT_INTERVAL,
+        attempt_timeout: float = _DEFAULT_ATTEMPT_TIMEOUT,
     ) -> None:
-        super().__init__(timeout, interval)
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(
-                "HttpProbe",
-                f"the URL must be http:// or https:// with a host, got {url!r}",
-                "pass e.g. HttpProbe('http://127.0.0.1:8000/health')",
-            )
-        self.url = url
+        super().__init__(timeout, interval, attempt_timeout)
+        parts = _split_url(url)
         self._tls = parts.scheme == "https"
-        self._host = parts.hostname
+        self._host = parts.hostname or ""
         self._port = parts.port or (443 if self._tls else 80)
-        target = parts.path or "/"
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        authority = host if parts.port is None else f"{host}:{parts.port}"
+        #: The URL as given minus any credentials: safe in logs, errors and the ready value.
+        self.url = urlunsplit(parts._replace(netloc=authority))
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._request = (
-            f"GET {target}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\n"
-            f"Host: {parts.netloc}\r\nConnection: close\r\nUser-Agent: super_visor-probe\r\n\r\n"
+            f"GET {target} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n"
+            "User-Agent: super_visor-probe\r\n\r\n"
         ).encode("ascii")
         #: The status of the last answer (None: no answer yet), quoted when the probe times out.
         self.last_status: int | None = None
@@ -139,12 +155,7 @@ class HttpProbe(_PollingProbe):
 
     async def check(self) -> object | None:
         try:
-            if self._tls:
-                stream: anyio.abc.ByteStream = await anyio.connect_tcp(
-                    self._host, self._port, tls=True
-                )
-            else:
-                stream = await anyio.connect_tcp(self._host, self._port)
+            stream = await self._connect()
         except OSError:
             return None
         async with stream:
@@ -154,7 +165,34 @@ class HttpProbe(_PollingProbe):
             except (OSError, anyio.EndOfStream, anyio.BrokenResourceError, ValueError):
                 return None
         self.last_status = status
-        return self.url if 200 <= status < 300 else None
+        return self.url if 200 <= status < 400 else None
+
+    async def _connect(self) -> anyio.abc.ByteStream:
+        if self._tls:
+            return await anyio.connect_tcp(self._host, self._port, tls=True)
+        return await anyio.connect_tcp(self._host, self._port)
+
+
+def _split_url(url: str) -> SplitResult:
+    """*url* split, if it is an http(s) URL with a host and a valid port."""
+    problem = None
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a port that is not a number or out of range
+        problem = str(exc)
+    else:
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            problem = "the URL must be http:// or https:// with a host"
+        elif port == 0:
+            problem = "port 0 cannot be probed"
+    if problem is None:
+        return parts
+    raise ConfigError(
+        "HttpProbe",
+        f"{problem}, got {url!r}",
+        "pass e.g. HttpProbe('http://127.0.0.1:8000/health')",
+    )
 
 
 async def _read_status(stream: anyio.abc.ByteReceiveStream) -> int:
@@ -187,7 +225,7 @@ class LogLineProbe(Probe):
         self, pattern: str | re.Pattern[str], *, timeout: float = _DEFAULT_TIMEOUT
     ) -> None:
         super().__init__(timeout)
-        self.pattern = re.compile(pattern) if isinstance(pattern, str) else pattern
+        self.pattern = _compile(pattern)
 
     def __repr__(self) -> str:
         return f"LogLineProbe({self.pattern.pattern!r})"
@@ -216,6 +254,21 @@ class LogLineProbe(Probe):
         return groups[0] if len(groups) == 1 else groups
 
 
+def _compile(pattern: object) -> re.Pattern[str]:
+    """*pattern* compiled; a bad regular expression is refused now, not at start-up."""
+    if isinstance(pattern, re.Pattern):
+        return pattern
+    try:
+        if isinstance(pattern, str):
+            return re.compile(pattern)
+        problem = f"pattern must be a str or a compiled re.Pattern, got {pattern!r}"
+    except re.error as exc:
+        problem = f"pattern is not a valid regular expression ({exc}), got {pattern!r}"
+    raise ConfigError(
+        "LogLineProbe", problem, r"pass e.g. LogLineProbe(r'listening on port (\d+)')"
+    )
+
+
 @final
 class FileProbe(_PollingProbe):
     """Ready once *path* exists (a pid file, a socket, a "ready" marker); the ready value is
@@ -230,8 +283,9 @@ class FileProbe(_PollingProbe):
         *,
         timeout: float = _DEFAULT_TIMEOUT,
         interval: float = _DEFAULT_INTERVAL,
+        attempt_timeout: float = _DEFAULT_ATTEMPT_TIMEOUT,
     ) -> None:
-        super().__init__(timeout, interval)
+        super().__init__(timeout, interval, attempt_timeout)
         self.path = Path(path)
 
     def __repr__(self) -> str:

@@ -9,6 +9,7 @@ import anyio
 from anyio.abc import SocketAttribute
 
 from .._proc import function_name
+from .._validate import check_function, check_port, check_seconds, valid
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -52,10 +53,14 @@ class TcpServer:
         name: str | None = None,
         grace: float | None = None,
     ) -> None:
+        self.name = name or function_name(handler) or "tcp_server"
+        fix = "pass e.g. TcpServer(handle), with 'async def handle(stream)'"
+        valid(self.name, check_function("handler", handler, want_async=True, fix=fix))
         self.handler = handler
         self.host = host
-        self.port = port
-        self.name = name or function_name(handler) or "tcp_server"
+        self.port = valid(self.name, check_port("port", port, pick=True))
+        if grace is not None:
+            valid(self.name, check_seconds("grace", grace))
         self.grace = grace
         self.logger = logging.getLogger(f"super_visor.procs.{self.name}")
         #: Connections accepted so far (across runs of this object).

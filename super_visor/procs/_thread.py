@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, TypeAlias, final
 import anyio
 
 from .._proc import function_name
-from .._validate import check_seconds, valid
+from .._validate import check_function, check_seconds, valid
 from ._common import FORCE_RESERVE
 
 if TYPE_CHECKING:
@@ -61,12 +61,18 @@ class Thread:
     loop, or use ``stop.wait(timeout)`` instead of ``time.sleep``). Its return value is the
     proc's result, its exception the proc's error.
 
-    Outcomes on stop: the flag is set, and the function gets *grace* seconds to return.
-    After that the thread is abandoned and the proc fails with `ThreadAbandoned`, so the
-    report names it; shutdown goes on. The supervisor's grace for this proc (the ``grace``
-    attribute) is *grace* plus one second, room to decide and report. If the supervisor
-    force-cancels the proc anyway (``add_proc(..., grace=...)`` shorter), the thread is
-    abandoned the same way and a warning is logged; the outcome is then ``FORCED``.
+    Outcomes on stop: the flag is set, and the function gets the proc's grace to return:
+    *grace*, unless ``add_proc(..., grace=...)`` or a ``SUPER_VISOR_..._GRACE`` override
+    set another (the value ``check`` shows is the one in force). After that the thread is
+    abandoned and the proc fails with `ThreadAbandoned`, so the report names it; shutdown
+    goes on. The supervisor waits one second more (``force_reserve``) before it would
+    force-cancel the proc, room to decide and report; if it force-cancels the proc anyway
+    (a second signal), the thread is abandoned the same way, a warning is logged and the
+    outcome is ``FORCED``.
+
+    *fn* must be a plain function: an async one (or a coroutine object) is a
+    `~super_visor.ConfigError` here, since a thread would only create a coroutine that
+    nobody awaits.
 
     ``thread`` is the `threading.Thread` of the current or last run (None before the first),
     e.g. to ``join()`` it in a test.
@@ -86,12 +92,18 @@ class Thread:
         grace: float = 5.0,
     ) -> None:
         self.name = name or function_name(fn) or "thread"
-        valid(self.name, check_seconds("grace", grace))
+        fix = (
+            "pass a blocking function taking the stop event, e.g. Thread(poll, ...); an "
+            "async function is a proc by itself (add_proc(fn)), or use Periodic"
+        )
+        valid(self.name, check_function("fn", fn, want_async=False, fix=fix))
         self.fn = fn
+        #: The flag's grace when no supervisor says otherwise; the grace in force after
+        #: overrides (carried by the token) wins, see `run_proc`.
+        self.grace = valid(self.name, check_seconds("grace", grace))
+        #: Room the supervisor leaves after the grace to abandon the thread and report it.
+        self.force_reserve = FORCE_RESERVE
         self.args = args
-        self.stop_after = grace
-        #: The supervisor's window: the flag's grace plus the reserve to abandon and report.
-        self.grace = grace + FORCE_RESERVE
         self.logger = logging.getLogger(f"super_visor.procs.{self.name}")
         self.thread: threading.Thread | None = None
 
@@ -103,11 +115,12 @@ class Thread:
         outcome: _Outcome = []
         finished, notify = socket.socketpair()
         thread = self._start(stop, outcome, finished, notify)
+        grace = self.grace if token._grace is None else token._grace
         try:
             with token.cancel_scope():
                 await anyio.wait_readable(finished)
             if not outcome:
-                await self._stop(stop, finished, outcome)
+                await self._stop(stop, finished, outcome, grace)
         except anyio.get_cancelled_exc_class():
             if not outcome:
                 stop.set()
@@ -163,15 +176,15 @@ class Thread:
         raise RuntimeError(msg) from error
 
     async def _stop(
-        self, stop: threading.Event, finished: socket.socket, outcome: _Outcome
+        self, stop: threading.Event, finished: socket.socket, outcome: _Outcome, grace: float
     ) -> None:
         stop.set()
-        with anyio.move_on_after(self.stop_after):
+        with anyio.move_on_after(grace):
             await anyio.wait_readable(finished)
         if not outcome:
             self.logger.warning(
                 "%s: still running %ss after its stop flag was set; thread abandoned",
                 self.name,
-                self.stop_after,
+                grace,
             )
-            raise ThreadAbandoned(self.name, self.stop_after)
+            raise ThreadAbandoned(self.name, grace)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import anyio
 import pytest
 
@@ -18,6 +16,9 @@ from super_visor.procs import Periodic, PeriodicStats
 
 from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 
+#: A timer may fire this early: asyncio runs handles due within its clock resolution.
+SLACK = 0.001
+
 
 async def test_calls_on_schedule_and_returns_its_statistics() -> None:
     done = anyio.Event()
@@ -29,15 +30,20 @@ async def test_calls_on_schedule_and_returns_its_statistics() -> None:
         if len(calls) == 3:
             done.set()
 
-    job = Periodic(tick, "cleanup", every=0.05, run_at_start=True)
+    every = 0.05
+    job = Periodic(tick, "cleanup", every=every, run_at_start=True)
     sup = SupervisorBuilder("app").add_proc(job).build()
+    before = anyio.current_time()  # the grid starts after this: no call can come earlier
     async with sup.running() as handle:
         await done.wait()
     outcome = handle.report["tick"]
     assert outcome.status is ProcStatus.STOPPED
     assert isinstance(outcome.result, PeriodicStats)
     assert outcome.result.runs == 3
-    assert [b - a >= 0.04 for a, b in itertools.pairwise(calls)] == [True, True]
+    # What the fixed grid guarantees: call n never comes before tick n (start + n * every).
+    # Not a minimum gap between calls: after a late tick the next one may come sooner.
+    assert all(at >= before + n * every - SLACK for n, at in enumerate(calls))
+    assert calls == sorted(calls)
 
 
 async def test_a_slow_call_skips_and_counts_ticks_and_never_overlaps() -> None:
@@ -61,7 +67,9 @@ async def test_a_slow_call_skips_and_counts_ticks_and_never_overlaps() -> None:
     async with sup.running():
         await done.wait()
     assert not overlapped
-    assert job.statistics().missed == 3
+    # At least the ticks at 0.1, 0.2 and 0.3 passed during the 0.35 s call; one more when the
+    # first call itself started late (a loaded machine), so not "exactly 3".
+    assert job.statistics().missed >= 3
     assert job.statistics().runs == 2
 
 

@@ -45,5 +45,7 @@ def test_adapters_are_procs_the_builder_accepts() -> None:
         .build()
     )
     graces = {spec.name: spec.grace for spec in sup.specs}
-    assert graces == {"cmd": 3.0, "job": 5.0, "thread": 2.0, "tcp": 5.0}
+    assert graces == {"cmd": 2.0, "job": 5.0, "thread": 1.0, "tcp": 5.0}  # their own windows
+    reserves = {spec.name: spec.force_reserve for spec in sup.specs}
+    assert reserves == {"cmd": 1.0, "job": 0.0, "thread": 1.0, "tcp": 0.0}
     assert [spec.wait_ready for spec in sup.specs] == [False, False, False, True]

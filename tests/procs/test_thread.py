@@ -7,7 +7,7 @@ import threading
 import anyio
 import pytest
 
-from super_visor import ProcStatus, SupervisorBuilder, SupervisorError
+from super_visor import EventKind, ProcStatus, SupervisorBuilder, SupervisorError
 from super_visor.procs import Thread, ThreadAbandoned
 
 from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
@@ -81,6 +81,29 @@ async def test_a_thread_ignoring_its_flag_is_abandoned_and_reported() -> None:
     assert not worker.thread.is_alive()
 
 
+async def test_the_grace_given_to_add_proc_is_the_one_the_thread_enforces() -> None:
+    let_go = threading.Event()
+
+    def deaf(_stop: threading.Event) -> None:
+        let_go.wait()
+
+    worker = Thread(deaf, grace=30)
+    sup = SupervisorBuilder("app").add_proc(worker, grace=0.1).build()
+    try:
+        with anyio.fail_after(10):  # far below the thread's own 30 s: add_proc's 0.1 s wins
+            with pytest.raises(SupervisorError) as caught:
+                async with sup.running():
+                    pass
+        outcome = caught.value.report["deaf"]
+        assert outcome.status is ProcStatus.FAILED
+        assert isinstance(outcome.error, ThreadAbandoned)
+        assert outcome.error.grace == 0.1
+    finally:
+        let_go.set()
+        assert worker.thread is not None
+        worker.thread.join(5)
+
+
 async def test_force_cancel_abandons_the_thread_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -90,11 +113,16 @@ async def test_force_cancel_abandons_the_thread_with_a_warning(
         let_go.wait()
 
     worker = Thread(deaf, grace=30)
-    sup = SupervisorBuilder("app").add_proc(worker, grace=0.1).build()
+    sup = SupervisorBuilder("app").add_proc(worker).build()
     try:
-        with anyio.fail_after(10):  # below the thread's own grace: add_proc's 0.1 s wins
-            async with sup.running() as handle:
-                pass
+        with anyio.fail_after(10):  # far below the thread's 30 s grace
+            async with sup.running() as handle, handle.events() as events:
+                handle.shutdown("first request")
+                async for event in events:
+                    if event.kind is EventKind.STOPPING:
+                        break
+                # What a second SIGTERM does (see _signals): force everything at once.
+                handle._run.force_all(None, "second request")
         assert handle.report["deaf"].status is ProcStatus.FORCED
         assert "force-cancelled; thread abandoned" in caplog.text
     finally:
