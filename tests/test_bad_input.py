@@ -100,7 +100,7 @@ async def unreadable(token: CancellationToken) -> None:
     await token.wait()  # pragma: no cover (never run)
 
 
-unreadable.__signature__ = 42  # type: ignore[attr-defined] (inspect.signature raises)
+unreadable.__signature__ = 42  # type: ignore[attr-defined]  # inspect.signature raises
 
 
 @pytest.mark.parametrize(

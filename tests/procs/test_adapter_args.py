@@ -7,6 +7,7 @@ awaited).
 
 from __future__ import annotations
 
+import inspect
 import re
 import signal
 import sys
@@ -62,9 +63,17 @@ BAD = [
     pytest.param(lambda: LogLineProbe("(unclosed"), "not a valid regular expression", id="re"),
     pytest.param(lambda: LogLineProbe(42), "pattern must be a str", id="re-type"),  # type: ignore[arg-type]
     pytest.param(lambda: TcpServer(async_fn, port=70000), "port", id="server-port"),
-    pytest.param(lambda: TcpServer(sync_fn), "handler must be an async function", id="handler"),
+    pytest.param(
+        lambda: TcpServer(sync_fn),  # type: ignore[arg-type]
+        "handler must be an async function",
+        id="handler",
+    ),
     pytest.param(lambda: TcpServer(async_fn, grace=-1), "grace", id="server-grace"),
-    pytest.param(lambda: Periodic(sync_fn, every=1), "fn must be an async function", id="per"),
+    pytest.param(
+        lambda: Periodic(sync_fn, every=1),  # type: ignore[arg-type]
+        "fn must be an async function",
+        id="per",
+    ),
     pytest.param(lambda: Thread(async_fn), "fn must be a plain (sync) function", id="thread"),
     pytest.param(lambda: Uvicorn(app, port=-1), "port", id="uvicorn-port"),
     pytest.param(lambda: Hypercorn(app, port=65536), "port", id="hypercorn-port"),
@@ -114,7 +123,7 @@ def test_a_coroutine_object_passed_by_mistake_is_refused_and_closed(
         warnings.simplefilter("error")  # "never awaited" would be a warning: none may come
         with pytest.raises(ConfigError, match="got a coroutine object"):
             make(coro)
-    assert coro.cr_frame is None  # closed
+    assert inspect.getcoroutinestate(coro) == "CORO_CLOSED"
 
 
 def test_good_arguments_are_accepted() -> None:
