@@ -112,9 +112,8 @@ class SupervisorBuilder:
         *ready_timeout* is only given to a proc that gates start-up (where it applies).
         *abandon_after* overrides the builder's default for this proc.
         """
-        options = _options(
-            given_options(name, grace, wait_ready, ready_timeout, restart, significant, backoff),
-            abandon_after,
+        options = given_options(
+            name, grace, wait_ready, ready_timeout, restart, significant, backoff, abandon_after
         )
         self._entries.append(_Entry(proc, None, options))
         return self
@@ -138,9 +137,8 @@ class SupervisorBuilder:
         survive a restart. The product is checked at each start; a bad one is a
         `StartupError` then, since it cannot be known earlier.
         """
-        options = _options(
-            given_options(name, grace, wait_ready, ready_timeout, restart, significant, backoff),
-            abandon_after,
+        options = given_options(
+            name, grace, wait_ready, ready_timeout, restart, significant, backoff, abandon_after
         )
         self._entries.append(_Entry(None, factory, options))
         return self
@@ -247,11 +245,6 @@ class _Validator:
                     f"this proc object was already added as {first}",
                     "create a separate instance for each place, or use add_factory()",
                 )
-
-
-def _options(given: dict[str, object], abandon_after: object) -> dict[str, object]:
-    """*given* plus ``abandon_after`` when it was given (None means "not given")."""
-    return given if abandon_after is None else {**given, "abandon_after": abandon_after}
 
 
 def _factory_spec(path: str, entry: _Entry, defaults: Defaults) -> ProcSpec:

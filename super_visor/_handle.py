@@ -109,6 +109,7 @@ class RunHandle:
         restart: Restart | None = None,
         significant: bool | None = None,
         backoff: Backoff | None = None,
+        abandon_after: float | None = None,
     ) -> object:
         """Start one more proc on the running supervisor (OTP ``start_child``).
 
@@ -127,7 +128,7 @@ class RunHandle:
             RuntimeError: the supervisor is shutting down or has stopped.
         """
         options = given_options(
-            name, grace, wait_ready, ready_timeout, restart, significant, backoff
+            name, grace, wait_ready, ready_timeout, restart, significant, backoff, abandon_after
         )
         return await self._run.start_child(self._child_spec(proc, options))
 

@@ -60,6 +60,9 @@ async def stop_slot(ctx: RunContext, slot: Slot, reason: str | None) -> None:
     or once it was abandoned (it survived the force for ``abandon_after`` seconds)."""
     attempt = slot.attempt
     assert attempt is not None, f"{slot.path}: a live proc has an attempt"
+    if slot.state is ProcState.FORCING:  # forced already (a second signal): wait it out
+        await wait_settled(slot)
+        return
     slot.move(ProcState.STOPPING)
     if ctx.hub.wants(EventKind.STOPPING):
         ctx.hub.emit(EventKind.STOPPING, slot.path, restarts=slot.restarts, detail=reason or "")
@@ -71,8 +74,8 @@ async def stop_slot(ctx: RunContext, slot: Slot, reason: str | None) -> None:
         await anyio.lowlevel.checkpoint()
         if not slot.live:
             return
-    spec = slot.spec
-    with anyio.move_on_after(math.inf if spec.grace is None else spec.grace + spec.force_reserve):
+    grace = slot.spec.grace
+    with anyio.move_on_after(math.inf if grace is None else grace + attempt.force_reserve):
         await _wait_stopped(slot)
     if slot.live and _abandoned_inside(slot):
         abandon(ctx, slot, "procs inside it were abandoned, so it cannot end")

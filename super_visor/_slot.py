@@ -89,6 +89,7 @@ class Attempt:
         "began",
         "children",
         "error",
+        "force_reserve",
         "forced",
         "forced_at",
         "gates",
@@ -104,8 +105,13 @@ class Attempt:
         "waiter",
     )
 
-    def __init__(self, token: CancellationToken, *, gates: bool) -> None:
+    def __init__(
+        self, token: CancellationToken, *, gates: bool, force_reserve: float = 0.0
+    ) -> None:
         self.token = token
+        #: Seconds the supervisor waits after the grace before forcing (``ProcSpec``'s, or
+        #: a factory product's own: it is known only now).
+        self.force_reserve = force_reserve
         #: Whether this start holds start-up until the proc is ready.
         self.gates = gates
         #: Its task; cancelling it forces the proc (the task's own scope is the proc's).

@@ -71,6 +71,7 @@ def given_options(
     restart: object,
     significant: object,
     backoff: object,
+    abandon_after: object,
 ) -> dict[str, object]:
     """The per-proc keywords a caller actually gave (None means "not given"), by name.
 
@@ -85,5 +86,6 @@ def given_options(
         "restart": restart,
         "significant": significant,
         "backoff": backoff,
+        "abandon_after": abandon_after,
     }
     return {key: value for key, value in given.items() if value is not None}

@@ -25,6 +25,7 @@ from ._lifecycle import ProcState
 from ._proc_task import run_proc_task
 from ._slot import Attempt
 from ._token import CancellationToken
+from ._validate import is_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -142,8 +143,18 @@ def _new_attempt(slot: Slot, proc: SupportsRunProc | ResourceScope) -> Attempt:
     token._grace = slot.spec.grace
     wait_ready = slot.spec.wait_ready
     gates = _gates_by_product(proc) if wait_ready is None else wait_ready
-    attempt = slot.attempt = Attempt(token, gates=gates)
+    attempt = slot.attempt = Attempt(token, gates=gates, force_reserve=_reserve(slot, proc))
     return attempt
+
+
+def _reserve(slot: Slot, proc: SupportsRunProc | ResourceScope) -> float:
+    """The proc's ``force_reserve``: its spec's, or a factory product's own attribute (an
+    adapter such as ``Command`` made at each start asks for its reserve like a static one)."""
+    spec = slot.spec
+    if spec.factory is None:
+        return spec.force_reserve
+    reserve = getattr(proc, "force_reserve", None)
+    return float(reserve) if is_seconds(reserve) else spec.force_reserve
 
 
 def _count_started(ctx: RunContext, slot: Slot, attempt: Attempt) -> None:

@@ -136,3 +136,40 @@ async def test_a_nested_supervisor_with_an_abandoned_proc_is_abandoned_too() -> 
     assert report["first"].status is ProcStatus.STOPPED
     paths = [e.path for e in events if e.kind is EventKind.ABANDONED]
     assert paths == ["app/inner/shielded", "app/inner"]
+
+
+async def test_a_factory_products_force_reserve_delays_the_force() -> None:
+    class Drains:
+        """Enforces its own grace (like Command): asks for a reserve before the force."""
+
+        name = "drains"
+        force_reserve = 30.0
+
+        async def run_proc(self, token: CancellationToken) -> str:
+            await token.wait()
+            await anyio.sleep(0.3)  # its own drain: longer than the grace, within the reserve
+            return "drained"
+
+    sup = SupervisorBuilder("app").add_factory("drains", Drains, grace=0.05).build()
+    async with sup.running() as handle:
+        handle.shutdown("test over")
+    assert handle.report["drains"].status is ProcStatus.STOPPED
+    assert handle.report["drains"].result == "drained"
+
+
+async def test_forcing_everything_before_any_shutdown_forces_each_proc_once() -> None:
+    log: list[str] = []
+    release = anyio.Event()
+
+    async def slow(token: CancellationToken) -> None:
+        with anyio.CancelScope(shield=True):
+            await release.wait()
+
+    sup = SupervisorBuilder("app").add_proc(Recorder("first", log)).add_proc(slow).build()
+    async with sup.running() as handle:
+        handle._run.force_all(None, "forced from outside")
+        release.set()
+        report = await handle.wait_stopped()
+    assert report["slow"].status is ProcStatus.FORCED
+    assert report["first"].status is ProcStatus.FORCED
+    assert report.reason == "forced from outside"

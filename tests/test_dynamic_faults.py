@@ -115,3 +115,13 @@ async def test_a_child_failing_while_being_stopped_stays_in_the_report() -> None
         ("messy", ProcStatus.FAILED),
         ("messy", ProcStatus.FAILED),
     ]
+
+
+async def test_start_child_takes_abandon_after() -> None:
+    log: list[str] = []
+    sup = SupervisorBuilder("app").add_proc(Recorder("db", log)).build()
+    async with sup.running() as handle:
+        await handle.start_child(Recorder("conn", log), abandon_after=0.5)
+        slot = handle._run.find("conn")
+        assert slot is not None
+        assert slot.spec.abandon_after == 0.5
