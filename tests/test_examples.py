@@ -112,6 +112,19 @@ EXPECTED: dict[str, list[str]] = {
         "listener: stop",
         "conn-2 restarts: 1",
     ],
+    "14_faults.py": [
+        "stuck: cleaning up, and ignoring any force-cancel",
+        "db: closed",  # the stop moved on: stuck was abandoned
+        "stuck: finally ended",
+        "  db: stopped",
+        "  stuck: abandoned",
+        "quitter: sys.exit()",
+        "db: closed",
+        "sys.exit() in a proc: proc 'app/quitter' completed, exit code 0",
+        "interrupter: raising KeyboardInterrupt",
+        "db: closed",
+        "start() raised KeyboardInterrupt; failed",
+    ],
 }
 
 DEMO_STARTS = [
