@@ -33,7 +33,7 @@ from ._proc_task import RunFacts, clean_exit_or, settle
 from ._reporting import failure_errors, failure_message
 from ._restarter import Restarter
 from ._shutdown import abandon_overdue, force, stop_all
-from ._slot import Leftovers, Slot, wake
+from ._slot import Leftovers, NestedRun, Slot, wake
 from ._startup import start_group
 
 if TYPE_CHECKING:
@@ -189,22 +189,37 @@ class SupervisorRun:
         return tuple(slot.outcome() for slot in self.all_slots())
 
     def live_slots(self) -> Iterator[Slot]:
-        """Every proc whose task may still run, depth-first, nested supervisors included."""
-        for slot in self.all_slots():
-            if slot.live:
+        """Every proc whose task may still run, depth-first, nested supervisors included.
+
+        Iterative, so a tree nested thousands of levels deep needs no frame per level.
+        """
+        stack = [iter(self.all_slots())]
+        while stack:
+            slot = next(stack[-1], None)
+            if slot is None:
+                stack.pop()
+            elif slot.live:
                 yield slot
                 nested = None if slot.attempt is None else slot.attempt.nested
                 if nested is not None:
-                    yield from nested.live_slots()
+                    stack.append(iter(nested.all_slots()))
 
     def find(self, path: str) -> Slot | None:
         """The slot at *path* (relative to this supervisor), looking into nested runs."""
-        head, _, rest = path.partition("/")
-        slot = self._by_name.get(head)
-        if slot is None or not rest:
-            return slot
-        nested = None if slot.attempt is None else slot.attempt.nested
-        return None if nested is None else nested.find(rest)
+        run: NestedRun = self
+        for depth, name in enumerate(parts := path.split("/")):
+            slot = run.named(name)
+            if slot is None or depth == len(parts) - 1:
+                return slot
+            nested = None if slot.attempt is None else slot.attempt.nested
+            if nested is None:
+                return None
+            run = nested
+        return None
+
+    def named(self, name: str) -> Slot | None:
+        """This supervisor's own proc (static or dynamic) called *name*."""
+        return self._by_name.get(name)
 
     def is_dynamic(self, slot: Slot) -> bool:
         return self._dynamic.is_dynamic(slot)

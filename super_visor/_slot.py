@@ -37,9 +37,9 @@ class NestedRun(Protocol):
 
     def outcomes(self) -> tuple[ProcOutcome, ...]: ...
 
-    def live_slots(self) -> list[Slot]: ...
+    def all_slots(self) -> list[Slot]: ...
 
-    def find(self, path: str) -> Slot | None: ...
+    def named(self, name: str) -> Slot | None: ...
 
     @property
     def leftovers(self) -> Leftovers:
@@ -277,16 +277,34 @@ def wake(attempt: Attempt) -> None:
 
 def not_started_children(path: str, spec: ProcSpec) -> tuple[ProcOutcome, ...]:
     """For a nested supervisor start-up never reached: its procs, all NOT_STARTED, so the
-    report still names every proc of the tree exactly once."""
-    nested = spec.nested
-    if nested is None:
+    report still names every proc of the tree exactly once.
+
+    Built bottom-up without recursion (children before their parent), so a tree nested
+    thousands of levels deep needs no frame per level.
+    """
+    if spec.nested is None:
         return ()
-    return tuple(
-        ProcOutcome(
-            name=child.name,
-            path=f"{path}/{child.name}",
-            status=ProcStatus.NOT_STARTED,
-            children=not_started_children(f"{path}/{child.name}", child),
+    order: list[tuple[str, ProcSpec]] = []  # parents before children
+    pending = [(path, spec)]
+    while pending:
+        where, current = pending.pop()
+        order.append((where, current))
+        if current.nested is not None:
+            pending.extend((f"{where}/{child.name}", child) for child in current.nested.specs)
+    built: dict[str, tuple[ProcOutcome, ...]] = {}
+    for where, current in reversed(order):  # children first
+        nested = current.nested
+        built[where] = (
+            ()
+            if nested is None
+            else tuple(
+                ProcOutcome(
+                    name=child.name,
+                    path=f"{where}/{child.name}",
+                    status=ProcStatus.NOT_STARTED,
+                    children=built.pop(f"{where}/{child.name}"),
+                )
+                for child in nested.specs
+            )
         )
-        for child in nested.specs
-    )
+    return built[path]
