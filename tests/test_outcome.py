@@ -40,13 +40,14 @@ def _tree(*, failed: bool = False, forced_by_signal: int | None = None) -> Super
     return SupervisorReport("app", (web, pipeline, late), "test over", forced_by_signal)
 
 
-def test_proc_status_has_the_five_documented_members() -> None:
+def test_proc_status_has_the_six_documented_members() -> None:
     assert {status.name for status in ProcStatus} == {
         "COMPLETED",
         "STOPPED",
         "FAILED",
         "FORCED",
         "NOT_STARTED",
+        "ABANDONED",
     }
 
 
