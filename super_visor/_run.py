@@ -5,10 +5,16 @@ the backend, reads the configuration (``.env``, environment; see ``_config``), m
 outcome to an exit code and calls ``sys.exit``. The report goes to stderr, because stdout
 belongs to the application. The live console (``_console``, which imports rich) is imported
 only when it is shown, so ``import super_visor`` does not pay for rich.
+
+Once the run is over, SIGINT/SIGTERM are ignored until the process exits: the root's handlers
+give way to ``SIG_IGN`` directly (see ``_signals.leave_stop_signals_ignored``), so the tail of
+a signal burst can neither kill the process (SIGTERM's default) nor raise KeyboardInterrupt
+in the middle of the report. The report is printed whole and the exit code is the run's.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
 from typing import TYPE_CHECKING, Literal, NoReturn
 
@@ -17,6 +23,7 @@ import anyio
 from ._builder import SupervisorBuilder
 from ._errors import ConfigError, SupervisorError
 from ._events import get_logger
+from ._signals import STOP_SIGNALS, leave_stop_signals_ignored
 
 if TYPE_CHECKING:
     import logging
@@ -55,8 +62,10 @@ def run(
 ) -> NoReturn:
     """Run *target* until it stops, print the report to stderr, exit with its code.
 
-    Exit codes: 0 every proc stopped cleanly (also after one signal); 1 a proc failed;
-    2 `ConfigError` (the message is printed); 128+N when a second signal N forced the stop.
+    Exit codes: 0 every proc stopped cleanly (also after one signal); 1 a proc failed or was
+    abandoned; 2 `ConfigError` (the message is printed); 128+N when a second signal N forced
+    the stop. A third stop request ends the process at once with 128+N (no report: the operator
+    insisted). After the run, SIGINT/SIGTERM are ignored until the process exits.
 
     The configuration is read now, not at import: *env_file* (if it exists; None reads no
     file), then the environment, override the values in code (``SUPER_VISOR_GRACE``,
@@ -112,26 +121,52 @@ def prepare(
 def run_prepared(
     sup: Supervisor, settings: Settings, *, backend: Backend, handle_signals: bool
 ) -> int:
-    """Run an already configured *sup* (see `prepare`); return the exit code."""
+    """Run an already configured *sup* (see `prepare`); return the exit code.
+
+    Leaves SIGINT/SIGTERM ignored: the caller is about to end the process with this code.
+    """
     live = _open_console(sup, settings.console)
     if live is not None:
         sup = sup.with_callbacks(live.view.on_event)
     with _log_setup(settings.log_level, live):
-        try:
-            report = anyio.run(_start, sup, handle_signals, live, backend=backend)
-        except SupervisorError as exc:
-            report = exc.report
-        except KeyboardInterrupt:
-            return EXIT_INTERRUPTED
-        except BaseExceptionGroup as group:
-            if group.subgroup(KeyboardInterrupt) is None:
-                raise
-            return EXIT_INTERRUPTED
+        report, code = _run_loop(sup, handle_signals, live, backend)
+    if report is None:
+        return code
     if live is not None:
         live.print_report(report)
     else:
         print(report.render(), file=sys.stderr)  # noqa: T201
-    return report.exit_code
+    return code
+
+
+def _run_loop(
+    sup: Supervisor, handle_signals: bool, live: LiveConsole | None, backend: Backend
+) -> tuple[SupervisorReport | None, int]:
+    """Run the event loop; the report (None if there is none) and the exit code."""
+    try:
+        with leave_stop_signals_ignored():
+            report = anyio.run(_start, sup, handle_signals, live, backend=backend)
+    except SupervisorError as exc:
+        return exc.report, exc.report.exit_code
+    except KeyboardInterrupt:
+        return None, EXIT_INTERRUPTED
+    except BaseExceptionGroup as group:
+        if group.subgroup(KeyboardInterrupt) is None:
+            raise
+        return None, EXIT_INTERRUPTED
+    finally:
+        _ignore_stop_signals()
+    return report, report.exit_code
+
+
+def _ignore_stop_signals() -> None:
+    """SIG_IGN for SIGINT/SIGTERM until the process exits (main thread only: elsewhere the
+    app owns signals and Python refuses to set them)."""
+    import threading  # lazy, as in _signals
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
 
 
 def _open_console(sup: Supervisor, mode: ConsoleMode) -> LiveConsole | None:
