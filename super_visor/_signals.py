@@ -127,7 +127,7 @@ class Delivery:
     """One signal, as the handler saw it."""
 
     signum: int
-    #: ``time.monotonic()`` when the handler ran.
+    #: When the handler ran (`SignalRequests.clock`, ``time.monotonic`` unless injected).
     at: float
     #: Which stop request it is (1 stop, 2 force); None for SIGUSR1 and for a repeat.
     request: int | None
@@ -337,16 +337,17 @@ def _respond(
         run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=f"{name}{late}")
         run.request_stop(f"signal {name}")
     else:
-        run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=f"{name}{late}: force")
-        _force(run, delivery.signum, name, task_group)
+        _force(run, delivery.signum, f"{name}{late}", task_group)
 
 
-def _force(run: SupervisorRun, signum: int, name: str, task_group: anyio.abc.TaskGroup) -> None:
+def _force(run: SupervisorRun, signum: int, said: str, task_group: anyio.abc.TaskGroup) -> None:
     """The second request. When nothing runs any more (the run is ending), there is nothing
     to force, and a burst that outlived the run must not turn a clean stop into 128+N."""
     if next(run.live_slots(), None) is None:
+        run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=f"{said}: nothing left to force")
         return
-    run.force_all(signum, f"second signal {name}")
+    run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=f"{said}: force")
+    run.force_all(signum, f"second signal {signal_name(signum)}")
     task_group.start_soon(_report_stuck_procs, run)
 
 
