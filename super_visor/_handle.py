@@ -41,7 +41,7 @@ async def run_in_background(
     handle = RunHandle(run, child_spec)
     body_error: Exception | None = None
     entered = False
-    with receive_stop_signals() if handle_signals else contextlib.nullcontext() as signals:
+    with receive_stop_signals(run) if handle_signals else contextlib.nullcontext() as signals:
         async with anyio.create_task_group() as task_group:
             task_group.start_soon(handle._drive, task_group.cancel_scope)
             if signals is not None:

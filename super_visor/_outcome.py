@@ -7,13 +7,14 @@ can be kept, logged or pickled-by-hand long after the run without pinning the ru
 from __future__ import annotations
 
 import enum
+import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, final
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ("ProcOutcome", "ProcStatus", "SupervisorReport")
+__all__ = ("ProcOutcome", "ProcStatus", "SupervisorReport", "describe_error", "signal_name")
 
 
 class ProcStatus(enum.Enum):
@@ -32,8 +33,13 @@ class ProcStatus(enum.Enum):
     FORCED = "forced"
     #: Start-up never reached it.
     NOT_STARTED = "not_started"
-    #: A proc that survived its force-cancel for abandon_after seconds; a failure.
+    #: It survived its force-cancel for ``abandon_after`` seconds and was left behind. A
+    #: failure: its task may still be running, and its cleanup may never have run.
     ABANDONED = "abandoned"
+
+
+#: The final outcomes that count as failures (exit code 1, ``SupervisorError``).
+_FAILURES = frozenset({ProcStatus.FAILED, ProcStatus.ABANDONED})
 
 
 @final
@@ -59,13 +65,15 @@ class ProcOutcome:
     @property
     def failed(self) -> bool:
         """Whether this proc's final outcome is a failure."""
-        return self.status is ProcStatus.FAILED or self.status is ProcStatus.ABANDONED
+        return self.status in _FAILURES
 
     def walk(self) -> Iterator[ProcOutcome]:
-        """This outcome, then its descendants', depth-first in declared order."""
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        """This outcome, then its descendants', depth-first in declared order.
+
+        Iterative, so a tree nested thousands of levels deep walks like a flat one.
+        """
+        for outcome, _ in _depth_first((self,), 0):
+            yield outcome
 
 
 @final
@@ -94,7 +102,8 @@ class SupervisorReport:
         self.outcomes = outcomes
         #: Why it stopped: "signal SIGTERM", "proc 'app/web' completed", a reason given, ...
         self.reason = reason
-        #: The number of a second signal that forced everything at once, else None.
+        #: The number of a second signal that forced everything at once, else None (the
+        #: report's header names it after `reason`).
         self.forced_by_signal = forced_by_signal
         #: Whether the root gave up restarting (`RestartLimitExceeded`): a failure.
         self.restart_limit_hit = restart_limit_hit
@@ -115,8 +124,8 @@ class SupervisorReport:
 
     def walk(self) -> Iterator[ProcOutcome]:
         """Every outcome in the tree, depth-first in declared order."""
-        for outcome in self.outcomes:
-            yield from outcome.walk()
+        for outcome, _ in _depth_first(self.outcomes, 0):
+            yield outcome
 
     def failures(self) -> list[ProcOutcome]:
         """The failed leaves (nested supervisors are walked into, not listed themselves)."""
@@ -125,25 +134,68 @@ class SupervisorReport:
     @property
     def exit_code(self) -> int:
         """What ``run()`` exits with: 128+N after a forcing second signal N, 1 when any proc
-        anywhere in the tree failed (a restart limit fails its supervisor), else 0."""
+        anywhere in the tree failed or was abandoned (a restart limit fails its supervisor),
+        else 0."""
         if self.forced_by_signal is not None:
             return 128 + self.forced_by_signal
         return 1 if any(o.failed for o in self.walk()) or self.restart_limit_hit else 0
 
     def render(self) -> str:
-        """A plain-text tree of every outcome, for logs and the terminal."""
-        lines = [f"{self.name}: stopped ({self.reason})"]
-        for outcome in self.outcomes:
-            _render(outcome, 1, lines)
+        """A plain-text tree of every outcome, for logs and the terminal.
+
+        The header says why the tree stopped: the reason, then the signal that forced it,
+        if one did (``app: stopped (signal SIGTERM, then SIGINT (forced))``). It always
+        renders, even for an error whose ``str()`` raises (see `describe_error`).
+        """
+        lines = [f"{self.name}: stopped ({_why(self)})"]
+        lines.extend(_render(outcome, depth) for outcome, depth in _depth_first(self.outcomes, 1))
         return "\n".join(lines)
 
 
-def _render(outcome: ProcOutcome, depth: int, lines: list[str]) -> None:
+def _why(report: SupervisorReport) -> str:
+    """The reason, followed by the signal that forced the stop, if one did."""
+    if report.forced_by_signal is None:
+        return report.reason
+    return f"{report.reason}, then {signal_name(report.forced_by_signal)} (forced)"
+
+
+def _depth_first(
+    outcomes: tuple[ProcOutcome, ...], depth: int
+) -> Iterator[tuple[ProcOutcome, int]]:
+    """Each outcome with its depth, then its children's, in declared order (no recursion)."""
+    stack = [(outcome, depth) for outcome in reversed(outcomes)]
+    while stack:
+        outcome, level = stack.pop()
+        yield outcome, level
+        stack.extend((child, level + 1) for child in reversed(outcome.children))
+
+
+def _render(outcome: ProcOutcome, depth: int) -> str:
     parts = [f"{'  ' * depth}{outcome.name}: {outcome.status.value}"]
     if outcome.restarts:
         parts.append(f"after {outcome.restarts} restart(s)")
     if outcome.error is not None and not outcome.children:
-        parts.append(f"- {type(outcome.error).__name__}: {outcome.error}")
-    lines.append(" ".join(parts))
-    for child in outcome.children:
-        _render(child, depth + 1, lines)
+        parts.append(f"- {describe_error(outcome.error)}")
+    return " ".join(parts)
+
+
+def describe_error(error: BaseException) -> str:
+    """``"TypeName: message"`` for humans; only the type name when ``str()`` raises.
+
+    A report, a log line or a console must show every failure, and an error whose
+    ``__str__`` is broken (or raises on purpose) must not take the report down with it.
+    """
+    name = type(error).__name__
+    try:
+        message = str(error)
+    except Exception:  # noqa: BLE001 (a broken __str__ is the error's bug, not the report's)
+        return name
+    return f"{name}: {message}" if message else name
+
+
+def signal_name(signum: int) -> str:
+    """``15`` -> ``"SIGTERM"``."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"

@@ -5,33 +5,46 @@ the backend, reads the configuration (``.env``, environment; see ``_config``), m
 outcome to an exit code and calls ``sys.exit``. The report goes to stderr, because stdout
 belongs to the application. The live console (``_console``, which imports rich) is imported
 only when it is shown, so ``import super_visor`` does not pay for rich.
+
+Once the run is over, SIGINT/SIGTERM are ignored until the process exits: the root's handlers
+give way to ``SIG_IGN`` directly (see ``_signals.leave_stop_signals_ignored``), so the tail of
+a signal burst can neither kill the process (SIGTERM's default) nor raise KeyboardInterrupt
+in the middle of the report. The report is printed whole and the exit code is the run's.
+
+A proc's BaseException (``KeyboardInterrupt``, ``SystemExit``, ...) comes out of
+``anyio.run`` as itself on asyncio and inside a ``BaseExceptionGroup`` on trio, where
+``anyio.run`` would otherwise end with exit 1 for a Ctrl-C and lose ``SystemExit``'s status
+(trio #3275). `exit_code_for` maps it the same way on both: 130, *n*, or 1.
 """
 
 from __future__ import annotations
 
+import signal
 import sys
-from typing import TYPE_CHECKING, Literal, NoReturn
+from typing import TYPE_CHECKING, Literal, NoReturn, get_args
 
 import anyio
 
 from ._builder import SupervisorBuilder
 from ._errors import ConfigError, SupervisorError
 from ._events import get_logger
+from ._outcome import SupervisorReport, describe_error
+from ._signals import STOP_SIGNALS, leave_stop_signals_ignored
+from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
     import logging
     import os
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from ._config import ConsoleMode, Settings
     from ._console import LiveConsole
-    from ._outcome import SupervisorReport
-    from ._supervisor import Supervisor
 
 __all__ = (
     "EXIT_CONFIG_ERROR",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
+    "exit_code_for",
     "prepare",
     "run",
     "run_for_exit_code",
@@ -40,7 +53,7 @@ __all__ = (
 
 EXIT_FAILED = 1
 EXIT_CONFIG_ERROR = 2
-EXIT_INTERRUPTED = 130  # a KeyboardInterrupt that reached us before our handlers were in place
+EXIT_INTERRUPTED = 130  # KeyboardInterrupt: from a proc, or a Ctrl-C before our handlers
 
 Backend = Literal["asyncio", "trio"]
 
@@ -55,8 +68,12 @@ def run(
 ) -> NoReturn:
     """Run *target* until it stops, print the report to stderr, exit with its code.
 
-    Exit codes: 0 every proc stopped cleanly (also after one signal); 1 a proc failed;
-    2 `ConfigError` (the message is printed); 128+N when a second signal N forced the stop.
+    Exit codes: 0 every proc stopped cleanly (also after one signal); 1 a proc failed or was
+    abandoned; 2 `ConfigError` (the message is printed); 128+N when a second signal N forced
+    the stop. A proc that raised ``KeyboardInterrupt`` gives 130, ``SystemExit(n)`` gives
+    *n* (1 when *n* is not an int), any other BaseException 1; the report is printed first.
+    A third stop request ends the process at once with 128+N (no report: the operator
+    insisted). After the run, SIGINT/SIGTERM are ignored until the process exits.
 
     The configuration is read now, not at import: *env_file* (if it exists; None reads no
     file), then the environment, override the values in code (``SUPER_VISOR_GRACE``,
@@ -87,6 +104,7 @@ def run_for_exit_code(
 ) -> int:
     """What `run` does, returning the exit code instead of exiting (for the CLI and tests)."""
     try:
+        _check_backend(backend)
         sup, settings = prepare(target, console=console, env_file=env_file)
     except ConfigError as exc:
         print(f"super_visor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
@@ -102,6 +120,12 @@ def prepare(
     flags: Mapping[str, tuple[str, str]] | None = None,
 ) -> tuple[Supervisor, Settings]:
     """Build *target*, resolve its configuration and apply it; raises `ConfigError`."""
+    if not isinstance(target, Supervisor | SupervisorBuilder):
+        raise ConfigError(
+            "run()",
+            f"the target is a {type(target).__name__}, not a Supervisor or a SupervisorBuilder",
+            "pass SupervisorBuilder(name).add_proc(...) or its .build()",
+        )
     sup = target.build() if isinstance(target, SupervisorBuilder) else target
     from ._config import Settings  # lazy: only run() and the CLI read the environment
 
@@ -112,26 +136,101 @@ def prepare(
 def run_prepared(
     sup: Supervisor, settings: Settings, *, backend: Backend, handle_signals: bool
 ) -> int:
-    """Run an already configured *sup* (see `prepare`); return the exit code."""
+    """Run an already configured *sup* (see `prepare`); return the exit code.
+
+    Leaves SIGINT/SIGTERM ignored: the caller is about to end the process with this code.
+    """
     live = _open_console(sup, settings.console)
     if live is not None:
         sup = sup.with_callbacks(live.view.on_event)
     with _log_setup(settings.log_level, live):
-        try:
-            report = anyio.run(_start, sup, handle_signals, live, backend=backend)
-        except SupervisorError as exc:
-            report = exc.report
-        except KeyboardInterrupt:
-            return EXIT_INTERRUPTED
-        except BaseExceptionGroup as group:
-            if group.subgroup(KeyboardInterrupt) is None:
-                raise
-            return EXIT_INTERRUPTED
+        report, code = _run_loop(sup, handle_signals, live, backend)
+    if report is None:
+        return code
     if live is not None:
         live.print_report(report)
     else:
         print(report.render(), file=sys.stderr)  # noqa: T201
-    return report.exit_code
+    return code
+
+
+def _run_loop(
+    sup: Supervisor, handle_signals: bool, live: LiveConsole | None, backend: Backend
+) -> tuple[SupervisorReport | None, int]:
+    """Run the event loop; the report (None if there is none) and the exit code."""
+    try:
+        with leave_stop_signals_ignored():
+            report = anyio.run(_start, sup, handle_signals, live, backend=backend)
+    except SupervisorError as exc:
+        return exc.report, exc.report.exit_code
+    except BaseException as exc:
+        ended = _ended_by(exc)
+        if ended is None:
+            raise  # a bug of ours: let its traceback show
+        return ended
+    finally:
+        _ignore_stop_signals()
+    return report, report.exit_code
+
+
+def _ended_by(exc: BaseException) -> tuple[SupervisorReport | None, int] | None:
+    """The report and exit code of a run ended by a BaseException; None for an Exception.
+
+    The report is the one the engine attached to the proc's exception; without one (a
+    Ctrl-C before our handlers were in place) a single line says what ended the run.
+    """
+    nodes = list(_walk(exc))
+    cause = next((e for e in nodes if not isinstance(e, Exception | BaseExceptionGroup)), None)
+    if cause is None:
+        return None
+    reports = (getattr(e, "__super_visor_report__", None) for e in (cause, *nodes))
+    report = next((r for r in reports if isinstance(r, SupervisorReport)), None)
+    if report is None:
+        message = f"super_visor: {describe_error(cause)} ended the run before its report"
+        print(message, file=sys.stderr)  # noqa: T201
+    return report, exit_code_for(cause)
+
+
+def exit_code_for(error: BaseException) -> int:
+    """The exit code for a proc's BaseException: 130 for KeyboardInterrupt, *n* for
+    ``SystemExit(n)`` (0 for None, as Python does; 1 when *n* is not an int), else 1."""
+    if isinstance(error, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(error, SystemExit):
+        code = error.code
+        if code is None:
+            return 0
+        return code if isinstance(code, int) else EXIT_FAILED
+    return EXIT_FAILED
+
+
+def _walk(exc: BaseException) -> Iterator[BaseException]:
+    """*exc* and everything inside it, groups opened, depth-first (no recursion)."""
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        yield current
+        if isinstance(current, BaseExceptionGroup):
+            stack.extend(reversed(current.exceptions))
+
+
+def _ignore_stop_signals() -> None:
+    """SIG_IGN for SIGINT/SIGTERM until the process exits (main thread only: elsewhere the
+    app owns signals and Python refuses to set them)."""
+    import threading  # lazy, as in _signals
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, signal.SIG_IGN)
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in get_args(Backend):
+        raise ConfigError(
+            "run()",
+            f"unknown backend {backend!r}",
+            f"use one of {', '.join(map(repr, get_args(Backend)))}",
+        )
 
 
 def _open_console(sup: Supervisor, mode: ConsoleMode) -> LiveConsole | None:

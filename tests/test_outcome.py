@@ -47,7 +47,7 @@ def test_proc_status_has_the_six_documented_members() -> None:
         "FAILED",
         "FORCED",
         "NOT_STARTED",
-        "ABANDONED",  # API.md section 8
+        "ABANDONED",
     }
 
 

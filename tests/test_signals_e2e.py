@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Final, TypeAlias
 import pytest
 
 from super_visor import ProcStatus
+from super_visor._signals import SAME_REQUEST_WITHIN
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -201,6 +202,10 @@ def test_second_signal_forces_everything_at_once(
     child.send(first)
     # c is stopped first (reverse order) and ignores its token; its grace is a minute.
     child.read_until([f"stubborn c reason=signal {first.name}"])
+    if second == first:
+        # The same signal within SAME_REQUEST_WITHIN of its previous delivery would be the
+        # same request. A lower bound between the two handlings, not a synchronisation.
+        time.sleep(3 * SAME_REQUEST_WITHIN)
     child.send(second)
     # Well within c's grace: only the forced stop can end the child this early.
     assert child.finish(timeout=TIMEOUT) == 128 + second, child.stderr
@@ -269,20 +274,3 @@ def test_config_error_exits_2_with_the_message_on_stderr(spawn: Spawn, backend: 
     assert child.lines == []
     assert "app/a" in child.stderr
     assert "name" in child.stderr
-
-
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_third_signal_during_forced_stop_still_exits_through_run(
-    spawn: Spawn, backend: str
-) -> None:
-    """Hammering the app (a second and a third signal back to back) still ends through
-    ``run()``: exit code 128 + the forcing signal's number, and the report on stderr."""
-    child = spawn(backend, "stubborn")
-    child.read_until(["start a", "start b", "start c"])
-    child.send(signal.SIGTERM)
-    child.read_until(["stubborn c reason=signal SIGTERM"])
-    child.send(signal.SIGINT)
-    child.send(signal.SIGTERM)
-    code = child.finish()
-    assert code in (128 + signal.SIGINT, 128 + signal.SIGTERM), (code, child.stderr)
-    assert report_line(child.stderr, "c", ProcStatus.FORCED), child.stderr

@@ -19,7 +19,17 @@ Scenarios (each a tree, run with ``super_visor.run`` unless said otherwise):
 - ``fail``: ``app[a, b]`` where b raises right after it started;
 - ``config``: a tree with two procs named ``a`` (a ConfigError);
 - ``handlers``: ``basic`` run with ``await sup.start()`` inside ``anyio.run``, printing the
-  handlers before and after; the app installed its own SIGTERM handler first.
+  handlers before and after; the app installed its own SIGTERM handler first;
+- ``after-run``: ``basic`` run with ``run_for_exit_code`` (what ``run()`` does before it exits),
+  printing the handlers it leaves behind, then exiting with its code;
+- ``block-sleep`` / ``block-spin``: ``app[a, inner[b], c]`` where c, once its token is cancelled,
+  prints ``blocking c`` and blocks the event loop for good (``time.sleep``, ``while True``);
+- ``block-stdin``: ``app[a, c]`` where a is stubborn and c, once its token is cancelled, prints
+  ``blocking c`` and blocks the event loop reading stdin until a line arrives (``unblocked c``);
+- ``shielded``: ``app[a, c]`` where c ignores its token and shields itself from force;
+- ``raise-KIND``: ``app[a, inner[b], x]`` where x raises a BaseException right after it started
+  (KIND: ``ki`` KeyboardInterrupt, ``exit3`` SystemExit(3), ``exit-str`` SystemExit("bye"),
+  ``exit0`` SystemExit(0), ``exit-none`` SystemExit(None), ``base`` a BaseException subclass).
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from typing import TYPE_CHECKING, Literal
 
 import anyio
@@ -35,6 +46,7 @@ import anyio.lowlevel
 
 import super_visor
 from super_visor import CancellationToken, SupervisorBuilder
+from super_visor._run import run_for_exit_code
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -114,6 +126,63 @@ def failing(name: str) -> Proc:
     return proc
 
 
+def blocker(name: str, how: str) -> Proc:
+    """A proc whose cleanup blocks the event loop: forever, or until a line on stdin."""
+
+    async def proc(token: CancellationToken) -> None:
+        emit(f"start {name}")
+        await token.wait()
+        emit(f"blocking {name}")
+        if how == "sleep":
+            time.sleep(600)  # noqa: ASYNC251 (the point: a proc that blocks the event loop)
+        elif how == "spin":
+            while True:
+                pass
+        else:
+            sys.stdin.readline()  # blocks the event loop, on purpose
+            emit(f"unblocked {name}")
+
+    return proc
+
+
+def shielded(name: str) -> Proc:
+    """A proc that ignores its token and shields itself from force: it never ends."""
+
+    async def proc(token: CancellationToken) -> None:
+        emit(f"start {name}")
+        await token.wait()
+        emit(f"shielded {name} reason={token.reason}")
+        with anyio.CancelScope(shield=True):
+            await anyio.sleep(600)
+
+    return proc
+
+
+class Fatal(BaseException):
+    """A BaseException that is neither KeyboardInterrupt nor SystemExit."""
+
+
+RAISES: dict[str, BaseException] = {
+    "ki": KeyboardInterrupt(),
+    "exit3": SystemExit(3),
+    "exit-str": SystemExit("bye"),
+    "exit0": SystemExit(0),
+    "exit-none": SystemExit(None),
+    "base": Fatal("fatal from x"),
+}
+
+
+def raising(name: str, error: BaseException) -> Proc:
+    """A proc that raises *error* right after it started."""
+
+    async def proc(token: CancellationToken) -> None:
+        emit(f"start {name}")
+        await anyio.lowlevel.checkpoint()
+        raise error
+
+    return proc
+
+
 def basic_tree() -> SupervisorBuilder:
     inner = SupervisorBuilder("inner").add_proc(idle("b"), name="b").add_proc(idle("c"), name="c")
     return (
@@ -124,8 +193,19 @@ def basic_tree() -> SupervisorBuilder:
     )
 
 
+def with_inner(last: Proc, name: str) -> SupervisorBuilder:
+    """``app[a, inner[b], <name>]``: *last* stops first, with a grace no test waits out."""
+    inner = SupervisorBuilder("inner").add_proc(idle("b"), name="b")
+    return (
+        SupervisorBuilder("app")
+        .add_proc(idle("a"), name="a")
+        .add_proc(inner)
+        .add_proc(last, name=name, grace=STUBBORN_GRACE)
+    )
+
+
 def build(scenario: str) -> SupervisorBuilder:
-    if scenario in ("basic", "handlers"):
+    if scenario in ("basic", "handlers", "after-run"):
         return basic_tree()
     if scenario == "stubborn":
         inner = SupervisorBuilder("inner").add_proc(idle("b"), name="b")
@@ -147,6 +227,22 @@ def build(scenario: str) -> SupervisorBuilder:
         return (
             SupervisorBuilder("app").add_proc(idle("a"), name="a").add_proc(failing("b"), name="b")
         )
+    if scenario == "block-stdin":
+        return (
+            SupervisorBuilder("app")
+            .add_proc(stubborn("a"), name="a", grace=STUBBORN_GRACE)
+            .add_proc(blocker("c", "stdin"), name="c", grace=STUBBORN_GRACE)
+        )
+    if scenario in ("block-sleep", "block-spin"):
+        return with_inner(blocker("c", scenario.removeprefix("block-")), "c")
+    if scenario == "shielded":
+        return (
+            SupervisorBuilder("app")
+            .add_proc(idle("a"), name="a")
+            .add_proc(shielded("c"), name="c", grace=0.0)
+        )
+    if scenario.startswith("raise-"):
+        return with_inner(raising("x", RAISES[scenario.removeprefix("raise-")]), "x")
     if scenario == "config":
         return SupervisorBuilder("app").add_proc(idle("a"), name="a").add_proc(idle("a2"), name="a")
     msg = f"unknown scenario {scenario!r}"
@@ -183,6 +279,10 @@ def main() -> None:
         signal.signal(signal.SIGTERM, app_sigterm_handler)
         anyio.run(start_and_report_handlers, builder, backend=backend)
         return
+    if args.scenario == "after-run":
+        code = run_for_exit_code(builder, backend=backend, console=False, env_file=None)
+        emit(f"handlers after-run {describe_handlers()}")
+        sys.exit(code)
     super_visor.run(builder, backend=backend)
 
 
