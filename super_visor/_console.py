@@ -36,6 +36,7 @@ from rich.tree import Tree
 
 from ._errors import SupervisorError
 from ._events import EventKind
+from ._outcome import describe_error
 
 if TYPE_CHECKING:
     import logging
@@ -144,7 +145,7 @@ class TreeView:
         elif kind is EventKind.RESTARTING:
             row.state = "restarting"
         if event.error is not None:
-            row.error = f"{type(event.error).__name__}: {event.error}"
+            row.error = describe_error(event.error)
 
     def __rich__(self) -> Tree:
         return self.render()
@@ -220,7 +221,7 @@ def report_table(report: SupervisorReport) -> Table:
         status = outcome.status.value
         error = ""
         if outcome.error is not None and not outcome.children:
-            error = f"{type(outcome.error).__name__}: {outcome.error}"
+            error = describe_error(outcome.error)
         table.add_row(
             "  " * depth + outcome.name,
             Text(status, style=_STYLES.get(status, "")),

@@ -32,7 +32,7 @@ from ._outcome import ProcOutcome, SupervisorReport
 from ._proc_task import RunFacts, clean_exit_or, settle
 from ._reporting import failure_errors, failure_message
 from ._restarter import Restarter
-from ._shutdown import abandon_overdue, force, stop_all
+from ._shutdown import abandon_overdue, force, next_abandon_at, stop_all
 from ._slot import Leftovers, NestedRun, Slot, wake
 from ._startup import start_group
 
@@ -114,6 +114,10 @@ class SupervisorRun:
             self._mark_not_started()
             self.hub.emit(EventKind.SHUTDOWN_FINISHED, self.path, detail=self.reason or "")
         return self._report()
+
+    def next_abandon_at(self) -> float | None:
+        """When the next forced proc of the tree is due to be abandoned (None: none is)."""
+        return next_abandon_at(list(self.live_slots()))
 
     def abandon_overdue(self) -> None:
         """After ``force_all``: abandon the procs that survived their force too long."""

@@ -353,13 +353,13 @@ def narrate_restart(
     """
     failed = status is ProcStatus.FAILED
     if hub.wants(EventKind.RESTARTING, event_level(EventKind.RESTARTING, error)):
-        what = f"failed ({describe_error(error)})" if failed else "completed"
+        what = f"failed ({_safe_repr(error)})" if failed else "completed"
         hub.emit(EventKind.RESTARTING, path, error=error, restarts=restarts, detail=what)
 
 
-def describe_error(error: BaseException | None) -> str:
+def _safe_repr(error: BaseException | None) -> str:
     """``repr(error)``, or its type's name when its ``repr`` itself raises (a log line about
-    a failure must never fail)."""
+    a failure must never fail; `describe_error` is the ``str()`` counterpart)."""
     try:
         return repr(error)
     except Exception:  # noqa: BLE001 (the error is the user's; its repr is untrusted)

@@ -19,6 +19,9 @@ A proc's BaseException (``KeyboardInterrupt``, ``SystemExit``, ...) comes out of
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import os
 import signal
 import sys
 from typing import TYPE_CHECKING, Literal, NoReturn, get_args
@@ -30,11 +33,11 @@ from ._errors import ConfigError, SupervisorError
 from ._events import get_logger
 from ._outcome import SupervisorReport, describe_error
 from ._signals import STOP_SIGNALS, leave_stop_signals_ignored
+from ._slot import ONLY_ABANDONED_LEFT
 from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
     import logging
-    import os
     from collections.abc import Iterator, Mapping
 
     from ._config import ConsoleMode, Settings
@@ -159,7 +162,7 @@ def _run_loop(
 ) -> tuple[SupervisorReport | None, int]:
     """Run the event loop; the report (None if there is none) and the exit code."""
     try:
-        with leave_stop_signals_ignored():
+        with leave_stop_signals_ignored(), _exit_when_only_abandoned_left(live):
             report = anyio.run(_start, sup, handle_signals, live, backend=backend)
     except SupervisorError as exc:
         return exc.report, exc.report.exit_code
@@ -171,6 +174,29 @@ def _run_loop(
     finally:
         _ignore_stop_signals()
     return report, report.exit_code
+
+
+@contextlib.contextmanager
+def _exit_when_only_abandoned_left(live: LiveConsole | None) -> Iterator[None]:
+    """While the loop runs: once only abandoned procs are left (their tasks cannot be
+    waited for, API.md section 8), print the report and end the process with its code."""
+    token = ONLY_ABANDONED_LEFT.set(functools.partial(_print_and_exit, live))
+    try:
+        yield
+    finally:
+        ONLY_ABANDONED_LEFT.reset(token)
+
+
+def _print_and_exit(live: LiveConsole | None, report: SupervisorReport) -> NoReturn:
+    """The report, then ``os._exit``: a normal exit would wait for the abandoned tasks."""
+    _ignore_stop_signals()
+    if live is not None:
+        live.print_report(report)
+    else:
+        print(report.render(), file=sys.stderr)  # noqa: T201
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(report.exit_code)
 
 
 def _ended_by(exc: BaseException) -> tuple[SupervisorReport | None, int] | None:

@@ -34,6 +34,7 @@ __all__ = (
     "abandon",
     "abandon_overdue",
     "force",
+    "next_abandon_at",
     "stop_all",
     "stop_slot",
     "wait_ended",
@@ -171,6 +172,17 @@ def abandon_overdue(ctx: RunContext, live: list[Slot]) -> bool:
         if now - attempt.forced_at >= slot.spec.abandon_after:
             abandon(ctx, slot, "still running after the forcing signal's force-cancel")
     return all(s.attempt is not None and s.attempt.abandoned for s in live if s.live)
+
+
+def next_abandon_at(live: list[Slot]) -> float | None:
+    """The earliest moment a forced, not yet abandoned proc of *live* is due (event loop
+    time), or None."""
+    due = [
+        slot.attempt.forced_at + slot.spec.abandon_after
+        for slot in live
+        if slot.attempt is not None and slot.attempt.forced and not slot.attempt.abandoned
+    ]
+    return min(due, default=None)
 
 
 def _abandoned_inside(slot: Slot) -> bool:

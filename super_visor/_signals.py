@@ -370,12 +370,20 @@ def _log_after_run(run: SupervisorRun, delivery: Delivery) -> None:
 
 
 async def _report_stuck_procs(run: SupervisorRun) -> None:
-    """After a forcing signal: name every proc still running, every few seconds."""
+    """After a forcing signal: name every proc still running every few seconds, and abandon
+    each one its ``abandon_after`` after the force (the run's own stop walk was cancelled
+    with everything else, so this is what keeps that bound)."""
     interval = run.config.stuck_report_interval
+    next_report = anyio.current_time() + interval
     while True:
-        await anyio.sleep(interval)
-        for slot in run.live_slots():
-            report_stuck(run.hub, slot)
+        due = run.next_abandon_at()
+        await anyio.sleep_until(next_report if due is None else min(due, next_report))
+        run.abandon_overdue()
+        if anyio.current_time() >= next_report:
+            next_report += interval
+            for slot in run.live_slots():
+                if slot.attempt is None or not slot.attempt.abandoned:
+                    report_stuck(run.hub, slot)
 
 
 def log_tree_dump(run: SupervisorRun) -> None:

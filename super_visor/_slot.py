@@ -8,6 +8,7 @@ ended. A restart is simply a new `Attempt`, so nothing of the last run can leak 
 
 from __future__ import annotations
 
+import contextvars
 from typing import TYPE_CHECKING, Protocol, final
 
 import anyio
@@ -24,7 +25,13 @@ if TYPE_CHECKING:
     from ._spec import ProcSpec
     from ._token import CancellationToken
 
-__all__ = ("HISTORY_LIMIT", "Attempt", "Leftovers", "NestedRun", "Slot")
+__all__ = ("HISTORY_LIMIT", "ONLY_ABANDONED_LEFT", "Attempt", "Leftovers", "NestedRun", "Slot")
+
+#: Set by ``run()`` around its event loop: what the root run calls, with the report, once
+#: only abandoned procs are left (``run()`` then ends the process; ``start()`` keeps waiting).
+ONLY_ABANDONED_LEFT: contextvars.ContextVar[Callable[[SupervisorReport], object] | None] = (
+    contextvars.ContextVar("super_visor_only_abandoned_left", default=None)
+)
 
 #: How many errors of earlier runs an outcome keeps to explain a restart storm.
 HISTORY_LIMIT = 5

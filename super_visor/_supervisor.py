@@ -14,6 +14,7 @@ from ._engine import SupervisorRun
 from ._events import EventHub
 from ._handle import RunHandle, run_in_background
 from ._signals import run_with_signals
+from ._slot import ONLY_ABANDONED_LEFT
 from ._token import CancellationToken
 from ._validate import check_callback, valid
 
@@ -227,4 +228,6 @@ class Supervisor:
             )
             raise RuntimeError(msg)
         self._active = True
-        return self._open_run(CancellationToken(), self.name)
+        run = self._open_run(CancellationToken(), self.name)
+        run.leftovers.on_only_left = ONLY_ABANDONED_LEFT.get()  # set by run() only
+        return run

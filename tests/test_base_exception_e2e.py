@@ -20,8 +20,6 @@ from tests.test_signals_e2e import (
 
 BACKENDS = pytest.mark.parametrize("backend", ["asyncio", "trio"])
 
-pytestmark = pytest.mark.skip(reason="enable when the engine records BaseExceptions")
-
 
 @BACKENDS
 @pytest.mark.parametrize(

@@ -241,6 +241,12 @@ def build(scenario: str) -> SupervisorBuilder:
             .add_proc(idle("a"), name="a")
             .add_proc(shielded("c"), name="c", grace=0.0)
         )
+    if scenario == "abandon":
+        return (
+            SupervisorBuilder("app", abandon_after=2.0)
+            .add_proc(idle("a"), name="a")
+            .add_proc(shielded("c"), name="c", grace=0.0)
+        )
     if scenario.startswith("raise-"):
         return with_inner(raising("x", RAISES[scenario.removeprefix("raise-")]), "x")
     if scenario == "config":
