@@ -17,8 +17,10 @@ many of them word for word.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeGuard, TypeVar, final
 
@@ -234,6 +236,10 @@ def _token_problem(label: str, fn: Callable[..., object], fix: str) -> Problem |
     already bound. A callable whose signature cannot be read (some C callables) is
     accepted: refusing what we cannot inspect would refuse working procs.
     """
+    function = getattr(fn, "__func__", fn)  # a bound method: checked through its function
+    known = _TAKE_A_TOKEN_BOUND if function is not fn else _TAKE_A_TOKEN
+    if _remembered(known, function):
+        return None
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError):
@@ -246,7 +252,27 @@ def _token_problem(label: str, fn: Callable[..., object], fix: str) -> Problem |
             f"got {label}{signature}",
             fix,
         )
+    _remember(known, function)
     return None
+
+
+#: Functions (and, apart, the functions of bound methods) known to take one positional
+#: argument. ``inspect.signature`` costs ~40 us, and one worker function behind 10,000 procs
+#: is common; weak, so a cached function can still be collected. A pure result, not state.
+_TAKE_A_TOKEN: weakref.WeakSet[object] = weakref.WeakSet()
+_TAKE_A_TOKEN_BOUND: weakref.WeakSet[object] = weakref.WeakSet()
+
+
+def _remembered(known: weakref.WeakSet[object], function: object) -> bool:
+    try:
+        return function in known
+    except TypeError:  # not weakly referenceable (some callables): never cached
+        return False
+
+
+def _remember(known: weakref.WeakSet[object], function: object) -> None:
+    with contextlib.suppress(TypeError):
+        known.add(function)
 
 
 def check_function(
