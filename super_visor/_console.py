@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 
 __all__ = ("LiveConsole", "TreeView", "report_table")
 
+#: Levels of nesting the console draws; deeper procs are one "… N more levels" line.
+DRAWN_DEPTH = 24
+
 #: Redraws per second: often enough for a grace countdown, cheap for a big tree.
 REFRESH_INTERVAL = 0.25
 
@@ -151,11 +154,36 @@ class TreeView:
         return self.render()
 
     def render(self) -> Tree:
-        """The tree as of now: a header saying what the root is doing, a line per proc."""
+        """The tree as of now: a header saying what the root is doing, a line per proc.
+
+        Drawn with a stack, not recursion, and at most `DRAWN_DEPTH` levels deep: rich
+        indents each level by 4 columns, so deeper procs are summed up in one line.
+        """
         now = self._clock()
         tree = Tree(self._header(now), guide_style="dim")
-        self._render_children(tree, self.root, now)
+        stack = [(tree, self.root, 0)]
+        while stack:
+            branch, path, depth = stack.pop()
+            for child in self._children.get(path, []):
+                sub = branch.add(self._label(self._rows[child], now))
+                if child not in self._children:
+                    continue
+                if depth + 1 < DRAWN_DEPTH:
+                    stack.append((sub, child, depth + 1))
+                else:
+                    sub.add(Text(f"… {self._levels_below(child)} more levels", style="dim"))
         return tree
+
+    def _levels_below(self, path: str) -> int:
+        """How many levels of procs the nested supervisor at *path* holds."""
+        deepest, stack = 0, [(path, 1)]
+        while stack:
+            current, level = stack.pop()
+            for child in self._children.get(current, []):
+                deepest = max(deepest, level)
+                if child in self._children:
+                    stack.append((child, level + 1))
+        return deepest
 
     def _header(self, now: float) -> Text:
         text = Text.assemble((self.root, "bold"), " ")
@@ -179,11 +207,6 @@ class TreeView:
             if row.state in ("stopping", "stuck"):
                 found = (path, row)  # rows are in tree order: the last one is the innermost
         return found
-
-    def _render_children(self, branch: Tree, path: str, now: float) -> None:
-        for child in self._children.get(path, []):
-            sub = branch.add(self._label(self._rows[child], now))
-            self._render_children(sub, child, now)
 
     def _label(self, row: _Row, now: float) -> Text:
         text = Text.assemble((row.name, "bold"), "  ", (row.state, _STYLES[row.state]))
@@ -217,7 +240,7 @@ def report_table(report: SupervisorReport) -> Table:
     for column in ("proc", "status", "restarts", "error"):
         table.add_column(column, overflow="fold")
     for outcome in report.walk():
-        depth = outcome.path.count("/") - 1
+        depth = min(outcome.path.count("/") - 1, DRAWN_DEPTH)  # deeper: no wider
         status = outcome.status.value
         error = ""
         if outcome.error is not None and not outcome.children:

@@ -30,7 +30,7 @@ from ._lifecycle import (
 )
 from ._outcome import ProcOutcome, SupervisorReport
 from ._proc_task import RunFacts, clean_exit_or, settle
-from ._reporting import failure_errors, failure_message
+from ._reporting import failed_leaves, failure_errors, failure_message
 from ._restarter import Restarter
 from ._shutdown import abandon_overdue, force, next_abandon_at, stop_all
 from ._slot import Leftovers, NestedRun, Slot, wake
@@ -78,6 +78,8 @@ class SupervisorRun:
         self.fatal: BaseException | None = None
         self.live = 0
         self.leftovers = Leftovers()
+        #: Once the run has ended: the failed leaves' errors of its tree, for its parent.
+        self.failed_leaves: list[Exception] | None = None
         # Created here, so a run must be made inside async code (it always is).
         self._ready_or_done = anyio.Event()
         self._task_group: anyio.abc.TaskGroup | None = None
@@ -112,6 +114,7 @@ class SupervisorRun:
             self.phase = RunPhase.STOPPED
             self._ready_or_done.set()
             self._mark_not_started()
+            self.failed_leaves = failed_leaves(self.all_slots())
             self.hub.emit(EventKind.SHUTDOWN_FINISHED, self.path, detail=self.reason or "")
         return self._report()
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, final
 
 import anyio
 
+from ._errors import SupervisorError
 from ._outcome import ProcStatus
 
 if TYPE_CHECKING:
@@ -33,6 +34,11 @@ __all__ = ("Event", "EventHub", "EventKind", "EventStream", "narrate_end", "narr
 # The stdlib logging levels, spelled out so that importing this module does not import
 # logging (with traceback, threading and textwrap, a third of ``import super_visor``).
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
+
+
+#: The most path segments a logger name has (see `logger_name`); configuring deeper procs'
+#: loggers one by one is not a real need.
+LOGGER_DEPTH = 32
 
 
 def get_logger(name: str = "super_visor") -> logging.Logger:
@@ -266,15 +272,14 @@ class EventHub:
             return
         proc_logger = self._proc_loggers.get(event.path)
         if proc_logger is None:
-            name = f"super_visor.{event.path.replace('/', '.')}"
-            proc_logger = self._proc_loggers[event.path] = get_logger(name)
+            proc_logger = self._proc_loggers[event.path] = get_logger(logger_name(event.path))
         message = event.kind.value.replace("_", " ")
         if event.detail:
             message = f"{message}: {event.detail}"
         if event.restarts:
             message = f"{message} (restarts: {event.restarts})"
         exc_info = None
-        if level >= ERROR and event.error is not None:
+        if level >= ERROR and _own_traceback(event.error):
             final = event.kind is not EventKind.RESTARTING
             shown, left_out = self._tracebacks.take(event.path, final=final)
             if shown:
@@ -282,6 +287,28 @@ class EventHub:
                 if left_out:
                     message = f"{message} ({left_out} earlier tracebacks of it not shown)"
         proc_logger.log(level, "%s: %s", event.path, message, exc_info=exc_info)
+
+
+def logger_name(path: str) -> str:
+    """``app/pipeline/consumer`` -> ``super_visor.app.pipeline.consumer``; a path deeper
+    than `LOGGER_DEPTH` logs to the logger of its first `LOGGER_DEPTH` segments.
+
+    `logging` gives each logger a parent per dotted prefix, found by walking the name
+    (``_fixupParents``): a logger 10,000 levels deep would cost O(depth) to create, each of
+    them, O(depth²) for a deep tree. The record's message still starts with the full path.
+    """
+    parts = path.split("/", LOGGER_DEPTH)
+    return "super_visor." + ".".join(parts[:LOGGER_DEPTH])
+
+
+def _own_traceback(error: BaseException | None) -> bool:
+    """Whether *error* brings a traceback of its own to log.
+
+    A nested supervisor fails with a `SupervisorError` holding its procs' errors, each
+    logged with its traceback where it happened. Logging the group again would repeat them
+    once per level: a failure 10,000 levels down would write 10,000 copies of it.
+    """
+    return error is not None and not isinstance(error, SupervisorError)
 
 
 def event_level(kind: EventKind, error: BaseException | None) -> int:

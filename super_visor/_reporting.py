@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ._errors import RestartLimitExceeded
-    from ._slot import Slot
+    from ._slot import Attempt, Slot
 
-__all__ = ("failure_errors", "failure_message")
+__all__ = ("failed_leaves", "failure_errors", "failure_message")
 
 
 def failure_errors(slots: Sequence[Slot], limit: RestartLimitExceeded | None) -> list[Exception]:
@@ -30,7 +30,26 @@ def failure_errors(slots: Sequence[Slot], limit: RestartLimitExceeded | None) ->
             errors.append(attempt.error)
     for attempt in attempts:
         if attempt.children and not _failure(attempt.status):
-            errors.extend(_failed_leaf_errors(attempt.children))
+            errors.extend(_leaves_below(attempt))
+    return errors
+
+
+def failed_leaves(slots: Sequence[Slot]) -> list[Exception]:
+    """The errors of the failed leaves below *slots* (procs that are not nested supervisors),
+    for a run that has ended: what its parent carries when it forces it.
+
+    Each nested supervisor's part comes from its own run, computed when that run ended, so
+    the lists are built bottom-up at O(procs + failures) per level instead of O(tree).
+    """
+    errors: list[Exception] = []
+    for slot in slots:
+        attempt = slot.attempt
+        if attempt is None:
+            continue  # never started: no failure below it
+        if attempt.children:
+            errors.extend(_leaves_below(attempt))
+        elif _failure(attempt.status) and isinstance(attempt.error, Exception):
+            errors.append(attempt.error)
     return errors
 
 
@@ -45,6 +64,15 @@ def failure_message(path: str, slots: Sequence[Slot], *, limit_hit: bool) -> str
 
 def _failure(status: ProcStatus | None) -> bool:
     return status is ProcStatus.FAILED or status is ProcStatus.ABANDONED
+
+
+def _leaves_below(attempt: Attempt) -> list[Exception]:
+    """The failed leaves' errors in a nested supervisor's tree; walked only when its run has
+    not ended (an abandoned nested supervisor, whose outcomes are a snapshot)."""
+    nested = attempt.nested
+    if nested is not None and nested.failed_leaves is not None:
+        return nested.failed_leaves
+    return _failed_leaf_errors(attempt.children)
 
 
 def _failed_leaf_errors(outcomes: tuple[ProcOutcome, ...]) -> list[Exception]:

@@ -53,6 +53,11 @@ class NestedRun(Protocol):
         """The procs it abandoned, and whether its stop walk is done."""
         ...
 
+    @property
+    def failed_leaves(self) -> list[Exception] | None:
+        """Its tree's failed leaves' errors once it has ended (None while it runs)."""
+        ...
+
 
 @final
 class Leftovers:

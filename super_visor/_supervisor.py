@@ -53,7 +53,7 @@ class Supervisor:
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_active", "_callbacks", "_child_spec", "config", "name", "specs")
+    __slots__ = ("_active", "_callbacks", "_child_spec", "_procs_below", "config", "name", "specs")
 
     name: str
     specs: tuple[ProcSpec, ...]
@@ -62,6 +62,9 @@ class Supervisor:
     _active: bool
     _callbacks: tuple[Callable[[Event], object], ...]
     _child_spec: ChildSpecFactory
+    #: The ids of the proc objects in this tree, kept by the build that made it, so a
+    #: builder nesting it checks for a proc object in two places without walking it.
+    _procs_below: set[int] | None
 
     def __init__(self) -> None:
         msg = "build a Supervisor with SupervisorBuilder(name).add_proc(...).build()"
@@ -83,6 +86,7 @@ class Supervisor:
         self._child_spec = child_spec
         self._callbacks = callbacks
         self._active = False
+        self._procs_below = None
         return self
 
     def __repr__(self) -> str:

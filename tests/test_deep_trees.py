@@ -9,6 +9,8 @@ a tree nested deeper than that: a walk that recursed once per level would fail.
 from __future__ import annotations
 
 import contextlib
+import json
+import subprocess
 import sys
 from typing import TYPE_CHECKING
 
@@ -100,3 +102,92 @@ def test_console_has_a_row_per_proc(chain: Supervisor) -> None:
         view = TreeView(chain, clock=lambda: 0.0)
 
     assert len(view._rows) == 2 * LEVELS - 1
+
+
+#: The depth API.md section 8 promises: "trees nested 10,000 levels deep build, run and stop".
+DEEP = 10_000
+
+#: Run in a fresh interpreter, at Python's default recursion limit (1000), so anything that
+#: recursed once per level on the way (build, start, stop, the report, the errors) fails.
+#: Logging is at WARNING, into a NullHandler: the failure below is logged at ERROR once
+#: per level, and each record names its path, O(depth) characters.
+DEEP_RUN = r"""
+import json, logging, sys, time
+import anyio
+from super_visor import SupervisorBuilder, SupervisorError
+
+logging.basicConfig(level=logging.WARNING, handlers=[logging.NullHandler()])
+levels, backend = int(sys.argv[1]), sys.argv[2]
+told = None
+
+async def idle(token):
+    await token.wait()
+
+async def fail_when_told(token):
+    await told.wait()
+    raise ValueError("the deepest proc failed")
+
+def chain(bottom):
+    sup = SupervisorBuilder("s0").add_proc(bottom, name="idle").build()
+    for level in range(1, levels):
+        sup = SupervisorBuilder(f"s{level}").add_proc(idle).add_proc(sup).build()
+    return sup
+
+async def main():
+    global told
+    told = anyio.Event()
+    deepest = "/".join(f"s{level}" for level in range(levels - 2, -1, -1)) + "/idle"
+    times, began = {}, time.perf_counter()
+    sup = chain(idle)
+    times["build"], began = time.perf_counter() - began, time.perf_counter()
+    async with sup.running() as handle:
+        times["run"], began = time.perf_counter() - began, time.perf_counter()
+    times["stop"] = time.perf_counter() - began
+    report = handle.report
+    lines = report.render().splitlines()
+    failing = chain(fail_when_told)
+    try:
+        async with failing.running():
+            told.set()
+            await anyio.sleep_forever()
+    except SupervisorError as error:
+        failed = error.report
+    print(json.dumps({
+        "times": times,
+        "deepest": report[deepest].status.value,
+        "lines": len(lines),
+        "exit_code": report.exit_code,
+        "failed_deepest": failed[deepest].status.value,
+        "failed_error": str(failed[deepest].error),
+        "failed_exit_code": failed.exit_code,
+        "failures": [outcome.path == f"s{levels - 1}/{deepest}" for outcome in failed.failures()],
+    }))
+
+anyio.run(main, backend=backend)
+"""
+
+
+# asyncio is slower: anyio's asyncio backend walks up every enclosing cancel scope each time
+# one exits (CancelScope._restart_cancellation_in_parent), O(depth) per exit at this depth.
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_tree_10000_levels_deep_builds_runs_stops_and_reports(backend: str) -> None:
+    """No depth limit (API.md section 8): build, run, stop, index the report, render it, and
+    report a failure at the very bottom as a `SupervisorError`, without recursion."""
+    ran = subprocess.run(
+        [sys.executable, "-c", DEEP_RUN, str(DEEP), backend],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        check=False,
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    result = json.loads(ran.stdout)
+
+    assert result["deepest"] == "stopped"
+    assert result["lines"] == 2 * DEEP  # the header, then two procs per level but the last
+    assert result["exit_code"] == 0
+    assert result["failed_deepest"] == "failed"
+    assert result["failed_error"] == "the deepest proc failed"
+    assert result["failed_exit_code"] == 1
+    assert result["failures"] == [True]  # the one failed leaf, found at the bottom
