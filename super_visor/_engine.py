@@ -13,7 +13,6 @@ The parts, each in its own module, and what the run keeps for itself:
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING, final
 
 import anyio
@@ -32,12 +31,13 @@ from ._outcome import ProcOutcome, SupervisorReport
 from ._proc_task import RunFacts, clean_exit_or, settle
 from ._reporting import failed_leaves, failure_errors, failure_message
 from ._restarter import Restarter
-from ._shutdown import abandon_overdue, force, next_abandon_at, stop_all
+from ._shutdown import StopCuts, force, stop_all
 from ._slot import Leftovers, NestedRun, Slot, wake
 from ._startup import start_group
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
+    from contextlib import AbstractContextManager
 
     from ._clock import Clock
     from ._events import EventHub
@@ -83,8 +83,7 @@ class SupervisorRun:
         # Created here, so a run must be made inside async code (it always is).
         self._ready_or_done = anyio.Event()
         self._task_group: anyio.abc.TaskGroup | None = None
-        #: Waits (gates, backoffs) that a stop request ends at once.
-        self._stop_cuts: set[anyio.CancelScope] = set()
+        self._stop_cuts = StopCuts()
         self._restarter = Restarter(self)
         self._dynamic = DynamicChildren(self, self._restarter, self._by_name)
 
@@ -118,15 +117,6 @@ class SupervisorRun:
             self.hub.emit(EventKind.SHUTDOWN_FINISHED, self.path, detail=self.reason or "")
         return self._report()
 
-    def next_abandon_at(self) -> float | None:
-        """When the next forced proc of the tree is due to be abandoned (None: none is)."""
-        return next_abandon_at(list(self.live_slots()))
-
-    def abandon_overdue(self) -> None:
-        """After ``force_all``: abandon the procs that survived their force too long."""
-        if abandon_overdue(self, list(self.live_slots())):
-            self.leftovers.walk_done(self.report_so_far)
-
     async def _start_all(self) -> None:
         await start_group(self, self.slots)
         if self.stopping:
@@ -158,8 +148,7 @@ class SupervisorRun:
         self.phase = RunPhase.STOPPING
         self.reason = reason or "stop requested"
         self.hub.emit(EventKind.SHUTDOWN_BEGUN, self.path, detail=self.reason)
-        for scope in self._stop_cuts:
-            scope.cancel()
+        self._stop_cuts.cut()
         self._restarter.wake()
 
     def force_all(self, signum: int | None, reason: str) -> None:
@@ -171,16 +160,8 @@ class SupervisorRun:
         if self._task_group is not None:
             self._task_group.cancel_scope.cancel()
 
-    @contextlib.contextmanager
-    def cut_short_on_stop(self, timeout: float | None = None) -> Iterator[anyio.CancelScope]:
-        with anyio.move_on_after(timeout) as scope:
-            if self.stopping:
-                scope.cancel()
-            self._stop_cuts.add(scope)
-            try:
-                yield scope
-            finally:
-                self._stop_cuts.discard(scope)
+    def cut_short_on_stop(self, timeout: float | None = None) -> AbstractContextManager[object]:
+        return self._stop_cuts.scope(timeout, cut=self.stopping)
 
     async def wait_ready_or_done(self) -> None:
         """Return once every proc is ready, or once the run has ended (start-up failed)."""

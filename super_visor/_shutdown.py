@@ -11,8 +11,9 @@ at most two trips through the scheduler.
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, final
 
 import anyio
 
@@ -23,7 +24,7 @@ from ._outcome import ProcStatus
 from ._slot import wake
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
 
     from anyio import TaskHandle
 
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from ._slot import NestedRun, Slot
 
 __all__ = (
+    "StopCuts",
     "abandon",
     "abandon_overdue",
     "force",
@@ -158,6 +160,33 @@ def abandon(ctx: RunContext, slot: Slot, why: str) -> None:
     detail = why if nested is not None else f"{why}; its stack:\n{slot_stack(slot)}"
     ctx.hub.emit(EventKind.ABANDONED, slot.path, error=error, restarts=slot.restarts, detail=detail)
     wake(attempt)
+
+
+@final
+class StopCuts:
+    """The waits (a gate, a backoff) that a stop request ends at once."""
+
+    __slots__ = ("_scopes",)
+
+    def __init__(self) -> None:
+        self._scopes: set[anyio.CancelScope] = set()
+
+    @contextlib.contextmanager
+    def scope(self, timeout: float | None, *, cut: bool) -> Iterator[anyio.CancelScope]:
+        """A wait bounded by *timeout*; cancelled at once when *cut* (already stopping)."""
+        with anyio.move_on_after(timeout) as scope:
+            if cut:
+                scope.cancel()
+            self._scopes.add(scope)
+            try:
+                yield scope
+            finally:
+                self._scopes.discard(scope)
+
+    def cut(self) -> None:
+        """A stop was requested: end every wait now."""
+        for scope in self._scopes:
+            scope.cancel()
 
 
 def abandon_overdue(ctx: RunContext, live: list[Slot]) -> bool:

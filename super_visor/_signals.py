@@ -60,6 +60,7 @@ import anyio
 from ._diagnostics import format_tree_dump, report_stuck
 from ._events import EventKind, get_logger
 from ._outcome import signal_name
+from ._shutdown import abandon_overdue, next_abandon_at
 from ._taskgroups import run_beside
 
 if TYPE_CHECKING:
@@ -376,9 +377,10 @@ async def _report_stuck_procs(run: SupervisorRun) -> None:
     interval = run.config.stuck_report_interval
     next_report = anyio.current_time() + interval
     while True:
-        due = run.next_abandon_at()
+        due = next_abandon_at(list(run.live_slots()))
         await anyio.sleep_until(next_report if due is None else min(due, next_report))
-        run.abandon_overdue()
+        if abandon_overdue(run, list(run.live_slots())):
+            run.leftovers.walk_done(run.report_so_far)
         if anyio.current_time() >= next_report:
             next_report += interval
             for slot in run.live_slots():
