@@ -28,7 +28,7 @@ from ._lifecycle import (
     end_is_reported,
 )
 from ._outcome import ProcOutcome, SupervisorReport
-from ._proc_task import RunFacts, clean_exit_or, settle
+from ._proc_task import clean_exit_or, settle
 from ._reporting import failed_leaves, failure_errors, failure_message
 from ._restarter import Restarter
 from ._shutdown import StopCuts, force, stop_all
@@ -80,8 +80,9 @@ class SupervisorRun:
         self.leftovers = Leftovers()
         #: Once the run has ended: the failed leaves' errors of its tree, for its parent.
         self.failed_leaves: list[Exception] | None = None
-        # Created here, so a run must be made inside async code (it always is).
-        self._ready_or_done = anyio.Event()
+        #: Set once every proc is ready, or once the run has ended (start-up failed). Made
+        #: here, so a run must be made inside async code (it always is).
+        self.ready_or_done = anyio.Event()
         self._task_group: anyio.abc.TaskGroup | None = None
         self._stop_cuts = StopCuts()
         self._restarter = Restarter(self)
@@ -111,7 +112,7 @@ class SupervisorRun:
             self.token._on_cancel = None
             self._task_group = None
             self.phase = RunPhase.STOPPED
-            self._ready_or_done.set()
+            self.ready_or_done.set()
             self._mark_not_started()
             self.failed_leaves = failed_leaves(self.all_slots())
             self.hub.emit(EventKind.SHUTDOWN_FINISHED, self.path, detail=self.reason or "")
@@ -124,7 +125,7 @@ class SupervisorRun:
         self.phase = RunPhase.RUNNING
         self.all_ready = True
         self.token.ready()
-        self._ready_or_done.set()
+        self.ready_or_done.set()
         if self.live == 0 and self._restarter.idle:
             self.request_stop("no procs left running")
 
@@ -162,10 +163,6 @@ class SupervisorRun:
 
     def cut_short_on_stop(self, timeout: float | None = None) -> AbstractContextManager[object]:
         return self._stop_cuts.scope(timeout, cut=self.stopping)
-
-    async def wait_ready_or_done(self) -> None:
-        """Return once every proc is ready, or once the run has ended (start-up failed)."""
-        await self._ready_or_done.wait()
 
     # ----------------------------------------------------------------- the procs
 
@@ -234,22 +231,29 @@ class SupervisorRun:
         cancelled: bool,
     ) -> None:
         """Record how a run ended (see `settle`), then carry out what follows."""
-        fatal = False
-        if error is not None and _is_fatal(error):
-            fatal = True
+        fatal = error is not None and _is_fatal(error)
+        if fatal:
             error = clean_exit_or(error)
             self.fatal = self.fatal or error
         self.live -= 1
         last_one = self.live == 0 and self.phase is not RunPhase.STARTING and self._restarter.idle
-        run = RunFacts(slot.index >= len(self.slots), self.stopping, last_one, fatal)
-        action = after_end(settle(slot, attempt, result, error, cancelled=cancelled, run=run))
+        facts = settle(
+            slot,
+            attempt,
+            result,
+            error,
+            cancelled=cancelled,
+            dynamic=slot.index >= len(self.slots),
+            stopping=self.stopping,
+            last_one=last_one,
+            fatal=fatal,
+        )
+        action = after_end(facts)
         wake(attempt)
-        if action is Action.NOTHING:
-            narrate_end(self.hub, slot.path, attempt.status, attempt.error, slot.restarts)
-            return
         if end_is_reported(action):
             narrate_end(self.hub, slot.path, attempt.status, attempt.error, slot.restarts)
-        self._carry_out(action, slot, attempt)
+        if action is not Action.NOTHING:
+            self._carry_out(action, slot, attempt)
 
     def _carry_out(self, action: Action, slot: Slot, attempt: Attempt) -> None:
         if action is Action.RESTART:
@@ -270,9 +274,7 @@ class SupervisorRun:
     def _mark_not_started(self) -> None:
         for slot in self.all_slots():
             if slot.state is ProcState.PENDING or slot.state is ProcState.RESTARTING:
-                # Never reached: NOT_STARTED; or the shutdown came before its restart: its
-                # last outcome stands.
-                slot.move(ProcState.ENDED)
+                slot.move(ProcState.ENDED)  # NOT_STARTED, or its last outcome stands
 
     def report_so_far(self) -> SupervisorReport:
         """The report as of now, failed or not (for a run that was forced from outside)."""

@@ -47,7 +47,7 @@ async def run_in_background(
             if signals is not None:
                 task_group.start_soon(respond_to_signals, signals, run)
             try:
-                await run.wait_ready_or_done()
+                await run.ready_or_done.wait()
                 if run.all_ready:
                     entered = True
                     yield handle

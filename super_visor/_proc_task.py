@@ -12,7 +12,7 @@ shutdown forces a proc by cancelling its task, so no scope of our own is needed 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from ._slot import Attempt, NestedRun, Slot
     from ._token import CancellationToken
 
-__all__ = ("ChainStart", "RunFacts", "clean_exit_or", "open_nested_run", "run_proc_task", "settle")
+__all__ = ("ChainStart", "clean_exit_or", "open_nested_run", "run_proc_task", "settle")
 
 
 class ChainStart(Protocol):
@@ -155,9 +155,13 @@ def settle(
     error: BaseException | None,
     *,
     cancelled: bool,
-    run: RunFacts,
+    dynamic: bool,
+    stopping: bool,
+    last_one: bool,
+    fatal: bool,
 ) -> EndFacts:
-    """Record how this run ended in *attempt* (ENDED); return every fact `after_end` needs.
+    """Record how this run ended in *attempt* (ENDED); return every fact `after_end` needs
+    (the run's own facts, *dynamic* to *fatal*, are passed in).
 
     The error gets a note naming the proc's path; a gating proc that raised before it was
     ready, or that start-up gave up on, fails with a `StartupError`.
@@ -185,25 +189,16 @@ def settle(
         stopped_by_us=stopped_by_us,
         before_ready=before_ready,
         startup_failed=attempt.startup_error is not None or (before_ready and error is not None),
-        dynamic=run.dynamic,
-        stopping=run.stopping,
+        dynamic=dynamic,
+        stopping=stopping,
         wants_restart=spec.restart.wants_restart(failed=status is ProcStatus.FAILED),
         significant=spec.significant,
-        last_one=run.last_one,
-        fatal=run.fatal,
+        last_one=last_one,
+        fatal=fatal,
     )
 
 
-class RunFacts(NamedTuple):
-    """What the run knows about a proc's end that the proc itself does not (`EndFacts`)."""
-
-    dynamic: bool
-    stopping: bool
-    last_one: bool
-    fatal: bool
-
-
-def clean_exit_or(error: BaseException) -> BaseException | None:
+def clean_exit_or(error: BaseException | None) -> BaseException | None:
     """None for ``sys.exit()`` / ``SystemExit(0)`` (a request for a clean stop), else *error*."""
     if isinstance(error, SystemExit) and error.code in (0, None):
         return None

@@ -26,7 +26,7 @@ def failure_errors(slots: Sequence[Slot], limit: RestartLimitExceeded | None) ->
     errors: list[Exception] = [] if limit is None else [limit]
     attempts = [slot.attempt for slot in slots if slot.attempt is not None]
     for attempt in attempts:
-        if _failure(attempt.status) and isinstance(attempt.error, Exception):
+        if isinstance(attempt.error, Exception) and _failure(attempt.status):
             errors.append(attempt.error)
     for attempt in attempts:
         if attempt.children and not _failure(attempt.status):
@@ -48,7 +48,7 @@ def failed_leaves(slots: Sequence[Slot]) -> list[Exception]:
             continue  # never started: no failure below it
         if attempt.children:
             errors.extend(_leaves_below(attempt))
-        elif _failure(attempt.status) and isinstance(attempt.error, Exception):
+        elif isinstance(attempt.error, Exception) and _failure(attempt.status):
             errors.append(attempt.error)
     return errors
 
