@@ -73,6 +73,9 @@ def test_sigusr1_logs_the_tree_with_stacks_and_the_app_keeps_running(backend: st
     try:
         read = _Read(app)
         read.until(read.out, "start consumer\n")
+        # The nested pipeline is RUNNING only once all its procs are: a few scheduler trips
+        # after its consumer began, which a loaded machine can stretch. Its READY line says so.
+        read.until(read.err, "app/pipeline: ready")
         app.send_signal(signal.SIGUSR1)
         dump = read.until(read.err, "consumer: RUNNING")
         read.until(read.err, "in consumer")  # the last line of consumer's stack
