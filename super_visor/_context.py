@@ -35,6 +35,10 @@ class RunContext(Protocol):
     live: int
     #: Procs this run abandoned (their tasks may still run; see ``_shutdown``).
     leftovers: Leftovers
+    #: The root run of the tree (this one at the root).
+    root: RunContext
+    #: On the root: some supervisor of the tree gave up (restart limit) during this run.
+    restart_limit_reached: bool
 
     @property
     def stopping(self) -> bool:
