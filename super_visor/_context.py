@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ._events import EventHub
     from ._slot import Attempt, Leftovers, Slot
     from ._spec import SupervisorConfig
+    from ._status import TreeStatus
 
 __all__ = ("RunContext",)
 
@@ -48,6 +49,10 @@ class RunContext(Protocol):
     @property
     def task_group(self) -> anyio.abc.TaskGroup:
         """The run's task group, in which every proc's task runs."""
+        ...
+
+    def status(self) -> TreeStatus:
+        """A snapshot of this run's tree now."""
         ...
 
     def request_stop(self, reason: str | None) -> None:

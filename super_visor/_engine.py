@@ -34,6 +34,7 @@ from ._restarter import Restarter
 from ._shutdown import StopCuts, force, stop_all
 from ._slot import Leftovers, NestedRun, Slot, wake
 from ._startup import start_group
+from ._status import tree_status
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from ._events import EventHub
     from ._slot import Attempt
     from ._spec import ProcSpec, SupervisorConfig
+    from ._status import TreeStatus
     from ._token import CancellationToken
 
 __all__ = ("SupervisorRun",)
@@ -178,6 +180,16 @@ class SupervisorRun:
     def all_slots(self) -> list[Slot]:
         """Static procs in declared order, then dynamic children in start order."""
         return [*self.slots, *self._dynamic.listed()]
+
+    def status(self) -> TreeStatus:
+        """A snapshot of this run's tree now (see `TreeStatus`)."""
+        return tree_status(
+            self,
+            state=self.phase.value,
+            ready=self.all_ready and not self.stopping,
+            restart_limit_reached=self.root.restart_limit_reached,
+            mono_now=self.clock.now(),
+        )
 
     def outcomes(self) -> tuple[ProcOutcome, ...]:
         return tuple(slot.outcome() for slot in self.all_slots())

@@ -16,7 +16,6 @@ import anyio
 from ._errors import SupervisorError
 from ._signals import receive_stop_signals, respond_to_signals
 from ._spec import given_options
-from ._status import tree_status
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -114,14 +113,7 @@ class RunHandle:
         Cheap enough to poll (it walks the tree once, without awaiting); it stays valid
         after the tree has stopped, showing the final states.
         """
-        run = self._run
-        return tree_status(
-            run,
-            state=run.phase.value,
-            ready=self.ready,
-            restart_limit_reached=run.restart_limit_reached,
-            mono_now=run.clock.now(),
-        )
+        return self._run.status()
 
     def is_running(self, path: str) -> bool:
         """Whether the proc at *path* runs now (its task is executing: starting, running or
