@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, final
 
 import anyio
 
+from ._parking import park, release
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
     from ._context import RunContext
+    from ._parking import Waiters
     from ._slot import Slot
 
 __all__ = ("CancellationToken",)
@@ -37,7 +40,6 @@ class CancellationToken:
         "__weakref__",
         "_cancelled",
         "_children",
-        "_event",
         "_grace",
         "_on_cancel",
         "_on_ready",
@@ -46,14 +48,15 @@ class CancellationToken:
         "_reason",
         "_run",
         "_slot",
+        "_waiters",
     )
 
     def __init__(self) -> None:
         self._cancelled = False
         self._reason: str | None = None
         # Created on the first wait() only: most tokens of a large tree are cancelled before
-        # anyone waits on them or are waited on once, and an event per token is memory.
-        self._event: anyio.Event | None = None
+        # anyone waits on them or are waited on once (see _parking: no event per token).
+        self._waiters: Waiters | None = None
         self._children: weakref.WeakSet[CancellationToken] | None = None
         self._on_cancel: Callable[[str | None], None] | None = None
         self._on_ready: Callable[[object], None] | None = None
@@ -124,9 +127,9 @@ class CancellationToken:
         """
         if self._cancelled:
             return anyio.lowlevel.checkpoint()
-        if self._event is None:
-            self._event = anyio.Event()
-        return self._event.wait()
+        if self._waiters is None:
+            self._waiters = []
+        return park(self._waiters)
 
     def cancel(self, reason: str | None = None) -> None:
         """Ask the proc holding this token to stop.
@@ -139,8 +142,8 @@ class CancellationToken:
             return
         self._cancelled = True
         self._reason = reason
-        if self._event is not None:
-            self._event.set()
+        if self._waiters is not None:
+            release(self._waiters)
         if self._on_cancel is not None:
             self._on_cancel(reason)
         if self._children is not None:

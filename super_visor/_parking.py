@@ -1,0 +1,90 @@
+"""Parking: the lightest way for a task to wait until a token is cancelled.
+
+``await token.wait()`` is what nearly every idle proc of a tree is doing, so its cost is paid
+once per proc: an `anyio.Event` with its waiting coroutines is about 1.5 KB per waiter. Here
+a waiter is the least each backend needs, through its public API only:
+
+- asyncio: a bare future of the running loop;
+- trio: the task itself, parked with ``wait_task_rescheduled`` and rescheduled by `release`.
+
+Both are coroutines (so ``task_group.start_soon(token.wait)`` works, as with an event) and
+checkpoints that an enclosing cancel scope can cancel, like ``Event.wait()``. This is
+the one module that touches a backend directly (the rest of super_visor uses anyio only);
+any other backend gets an `anyio.Event`.
+"""
+
+from __future__ import annotations
+
+import asyncio  # noqa: TID251 (see the module docstring)
+import sys
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+__all__ = ("Waiters", "park", "release")
+
+#: What a token keeps for its waiters: futures (asyncio), trio tasks, or anyio events.
+Waiters = list[Any]
+
+#: Past this many waiters, ones that were cancelled meanwhile are swept out on the next park
+#: (a proc that waits in a loop under timeouts must not grow its token forever).
+_SWEEP_AT = 8
+
+
+def park(waiters: Waiters) -> Awaitable[None]:
+    """An awaitable that returns once `release` is called on *waiters*."""
+    if len(waiters) >= _SWEEP_AT:
+        _sweep(waiters)
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return _park_elsewhere(waiters)
+    future: asyncio.Future[None] = loop.create_future()
+    waiters.append(future)
+    return _await_future(future)
+
+
+def release(waiters: Waiters) -> None:
+    """Wake every task parked on *waiters* (those cancelled meanwhile are skipped)."""
+    for waiter in waiters:
+        if isinstance(waiter, asyncio.Future):
+            if not waiter.done():
+                waiter.set_result(None)
+        elif isinstance(waiter, anyio.Event):
+            waiter.set()
+        else:
+            sys.modules["trio"].lowlevel.reschedule(waiter)
+    waiters.clear()
+
+
+def _park_elsewhere(waiters: Waiters) -> Awaitable[None]:
+    trio = sys.modules.get("trio")
+    if trio is not None and trio.lowlevel.in_trio_run():
+        return _park_trio_task(waiters, trio.lowlevel)
+    event = anyio.Event()
+    waiters.append(event)
+    return event.wait()
+
+
+async def _await_future(future: asyncio.Future[None]) -> None:
+    await future
+
+
+async def _park_trio_task(waiters: Waiters, lowlevel: Any) -> None:
+    task = lowlevel.current_task()
+    waiters.append(task)
+
+    def abort(_raise_cancel: object) -> object:
+        waiters.remove(task)  # cancelled while parked: release() must not wake it later
+        return lowlevel.Abort.SUCCEEDED
+
+    await lowlevel.wait_task_rescheduled(abort)
+
+
+def _sweep(waiters: Waiters) -> None:
+    """Drop the asyncio futures whose waiting task was cancelled (trio tasks remove
+    themselves when cancelled; anyio events stay, they are cheap to set)."""
+    waiters[:] = [w for w in waiters if not (isinstance(w, asyncio.Future) and w.done())]
