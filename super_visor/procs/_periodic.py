@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from .._errors import ConfigError
+from .._events import record_fields
 from .._proc import function_name
 from .._validate import check_function, check_seconds, valid
 
@@ -124,5 +125,10 @@ class Periodic:
             return due
         skipped = math.ceil(late / self.every)
         self._missed += skipped
-        self.logger.debug("%s: the last call overran; skipped %d tick(s)", self.name, skipped)
+        self.logger.debug(
+            "%s: the last call overran; skipped %d tick(s)",
+            self.name,
+            skipped,
+            extra=record_fields(self.name, None),
+        )
         return due + skipped * self.every

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 from anyio.abc import SocketAttribute
 
+from .._events import record_fields
 from .._proc import function_name
 from .._validate import check_function, check_port, check_seconds, valid
 
@@ -84,4 +85,6 @@ class TcpServer:
             try:
                 await self.handler(stream)
             except (anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError):
-                self.logger.debug("%s: a client went away", self.name)
+                self.logger.debug(
+                    "%s: a client went away", self.name, extra=record_fields(self.name, None)
+                )

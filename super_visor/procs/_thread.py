@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeAlias, final
 
 import anyio
 
+from .._events import EventKind, record_fields
 from .._proc import function_name
 from .._validate import check_function, check_seconds, valid
 from ._common import FORCE_RESERVE
@@ -124,7 +125,11 @@ class Thread:
         except anyio.get_cancelled_exc_class():
             if not outcome:
                 stop.set()
-                self.logger.warning("%s: force-cancelled; thread abandoned", self.name)
+                self.logger.warning(
+                    "%s: force-cancelled; thread abandoned",
+                    self.name,
+                    extra=record_fields(self.name, EventKind.ABANDONED),
+                )
             raise
         finally:
             finished.close()
@@ -186,5 +191,6 @@ class Thread:
                 "%s: still running %ss after its stop flag was set; thread abandoned",
                 self.name,
                 grace,
+                extra=record_fields(self.name, EventKind.ABANDONED),
             )
             raise ThreadAbandoned(self.name, grace)
