@@ -214,8 +214,9 @@ class Hypercorn:
     ``**config`` sets attributes of `hypercorn.config.Config` (e.g. ``keep_alive_timeout=5``).
     ``errorlog`` and ``accesslog`` default to the ``hypercorn.error`` and ``hypercorn.access``
     loggers, so Hypercorn adds no handler of its own and its lines (one per request, too)
-    reach the app's logging set-up, or ``run()``'s stderr handler in its format. Without Hypercorn installed, constructing this raises `MissingExtraError`
-    naming ``pip install 'super_visor[hypercorn]'``.
+    reach the app's logging set-up, or ``run()``'s stderr handler in its format. Without
+    Hypercorn installed, constructing this raises `MissingExtraError` naming
+    ``pip install 'super_visor[hypercorn]'``.
 
     .. versionadded:: 0.1
     """
