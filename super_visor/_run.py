@@ -78,6 +78,11 @@ def run(
     A third stop request ends the process at once with 128+N (no report: the operator
     insisted). After the run, SIGINT/SIGTERM are ignored until the process exits.
 
+    As PID 1 (a container without an init), the process first splits in two: a minimal
+    init that reaps orphaned processes and forwards stop signals, and the app, whose own
+    children are never reaped by anyone else (see ``_pid1``; ``docker run --init`` is the
+    alternative).
+
     The configuration is read now, not at import: *env_file* (if it exists; None reads no
     file), then the environment, override the values in code (``SUPER_VISOR_GRACE``,
     ``SUPER_VISOR__WEB__GRACE``, ...; see "Operating super_visor"). *console* chooses the
@@ -157,12 +162,14 @@ def run_prepared(
     Leaves SIGINT/SIGTERM ignored: the caller is about to end the process with this code.
     """
     from ._logformat import check_log_format, stderr_logging  # lazy, as in prepare()
+    from ._pid1 import become_init_if_pid1
 
     log_format = check_log_format(settings.log_format, "SUPER_VISOR_LOG_FORMAT")
     live = _open_console(sup, settings.console if log_format == "plain" else False)
     if live is not None:
         sup = sup.with_callbacks(live.view.on_event)
     with stderr_logging(settings.log_level, log_format, live):
+        become_init_if_pid1(sup.name)  # as PID 1: returns in the app; the init never returns
         report, code = _run_loop(sup, handle_signals, live, backend)
     if report is None:
         return code
