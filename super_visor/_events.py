@@ -135,8 +135,9 @@ class Event:
     error: BaseException | None = None
     restarts: int = 0
     detail: str = ""
-    #: The level where the emitter knows better than the kind (a forcing signal: WARNING).
-    _level: int | None = field(default=None, repr=False, compare=False)
+    #: The level where the emitter knows better than the kind (a forcing signal: WARNING);
+    #: set by `EventHub.emit`, not a constructor argument.
+    _level: int | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def level(self) -> int:
@@ -272,8 +273,9 @@ class EventHub:
             error=error,
             restarts=restarts,
             detail=detail,
-            _level=level,
         )
+        if level is not None:
+            object.__setattr__(event, "_level", level)  # frozen: set once, before anyone sees it
         self._log(event)
         for callback in self._callbacks:
             try:
