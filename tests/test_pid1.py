@@ -223,3 +223,18 @@ def test_no_split_when_not_pid1_or_when_threads_run(case: str) -> None:
         assert "docker run --init" in err
     else:
         assert err == ""
+
+
+@pytest.mark.skipif(not _namespaces_work(), reason="no unprivileged PID namespaces here")
+def test_the_cli_splits_too_and_exits_with_the_apps_code() -> None:
+    """``super-visor run`` as PID 1 (a container's ``CMD``): the same split, one report."""
+    done = subprocess.run(
+        [*UNSHARE, sys.executable, "-m", "super_visor", "run", "tests.cli_apps:failing"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("app: stopped (") == 1, done.stderr
