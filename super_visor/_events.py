@@ -361,7 +361,7 @@ def log_fields(event: Event) -> dict[str, object]:
     """
     name = event.kind._name_
     fields: dict[str, object] = {"sv_path": event.path, "sv_event": event.kind.value}
-    if name not in _SUPERVISOR_KINDS:
+    if name not in _SUPERVISOR_KINDS and "/" in event.path:  # the root's path has no "/"
         fields["sv_restarts"] = event.restarts
     status = _STATUS_OF.get(name)
     if name == "RESTARTING":

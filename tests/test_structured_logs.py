@@ -216,3 +216,27 @@ def _signal_levels(app: str, backend: str) -> list[tuple[str, str]]:
         for e in entries
         if e.get("sv_event") == EventKind.SIGNAL_RECEIVED.value
     ]
+
+
+@pytest.mark.anyio
+async def test_an_adapters_records_carry_its_full_path(caught: Catch) -> None:
+    """A child program's output line, logged by `Command`, names the proc by its path."""
+    from super_visor.procs import Command
+
+    command = Command([sys.executable, "-c", "print('hello from the child')"], name="cmd")
+    jobs = SupervisorBuilder("jobs").add_proc(command)
+    sup = SupervisorBuilder("app").add_proc(jobs).build()
+    await sup.start(handle_signals=False)  # the command completes, which ends the tree
+    lines = [r for r in caught.records if r.getMessage() == "hello from the child"]
+    assert [fields(r) for r in lines] == [{"sv_path": "app/jobs/cmd", "sv_event": None}]
+    assert lines[0].__dict__["stream"] == "stdout"
+
+
+@pytest.mark.anyio
+async def test_the_roots_own_records_carry_its_name_and_no_restart_count(caught: Catch) -> None:
+    sup = SupervisorBuilder("app").add_proc(idle, name="db").build()
+    async with sup.running() as handle:
+        handle.shutdown("test over")
+    roots = [fields(r) for r in caught.records if r.__dict__["sv_path"] == "app"]
+    assert {"sv_path": "app", "sv_event": "ready"} in roots  # the whole tree is ready
+    assert all("sv_restarts" not in f for f in roots), roots

@@ -185,7 +185,7 @@ class Command:
         return process
 
     async def run_proc(self, token: CancellationToken, /) -> object:
-        output = OutputRing(self.logger, self.keep_lines, name=self.name)
+        output = OutputRing(self.logger, self.keep_lines, path=token.path or self.name)
         process = await self._spawn()
         run = _Run(self, process, output)
         try:
@@ -325,7 +325,7 @@ class _Run:
                 command.name,
                 self.kill_after,
                 command.stop_signal.name,
-                extra=record_fields(command.name, EventKind.FORCED),
+                extra=record_fields(self.output.path, EventKind.FORCED),
             )
             signal_group(pid, signal.SIGKILL)
             await self.process.wait()

@@ -32,10 +32,12 @@ MAX_LINE = 64 * 1024
 class OutputRing:
     """The last *keep* lines a child printed on stdout and stderr, in arrival order."""
 
-    def __init__(self, logger: logging.Logger, keep: int, *, name: str = "") -> None:
+    def __init__(self, logger: logging.Logger, keep: int, *, path: str = "") -> None:
         self.logger = logger
+        #: The proc's full path (``token.path``) for the records about it; else the logger's name.
+        self.path = path or logger.name
         #: Each line's ``extra``: which stream, and the ``sv_*`` fields naming the proc.
-        self._fields = record_fields(name or logger.name, None)
+        self._fields = record_fields(self.path, None)
         self.lines: deque[str] = deque(maxlen=keep)
         self._watchers: list[Callable[[str], None]] = []
         self._open = 0

@@ -116,9 +116,9 @@ class Periodic:
                 return self.statistics()
             await self.fn(*self.args)  # not under the token: a started call may finish
             self._runs += 1
-            next_tick = self._next_tick(next_tick + self.every)
+            next_tick = self._next_tick(next_tick + self.every, token.path or self.name)
 
-    def _next_tick(self, due: float) -> float:
+    def _next_tick(self, due: float, path: str) -> float:
         """*due*, or the first tick of the grid not already past; count the skipped ones."""
         late = anyio.current_time() - due
         if late <= 0:
@@ -129,6 +129,6 @@ class Periodic:
             "%s: the last call overran; skipped %d tick(s)",
             self.name,
             skipped,
-            extra=record_fields(self.name, None),
+            extra=record_fields(path, None),
         )
         return due + skipped * self.every
