@@ -21,6 +21,7 @@ import sys
 import traceback
 from typing import TYPE_CHECKING
 
+from . import __version__
 from ._builder import SupervisorBuilder
 from ._errors import ConfigError
 from ._plan import format_plan, format_tree
@@ -222,6 +223,8 @@ def _flags(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
         flags["SUPER_VISOR_GRACE"] = (args.grace, "--grace")
     if args.log_level is not None:
         flags["SUPER_VISOR_LOG_LEVEL"] = (args.log_level, "--log-level")
+    if args.log_format is not None:
+        flags["SUPER_VISOR_LOG_FORMAT"] = (args.log_format, "--log-format")
     if args.console_flag is not None:
         flag = "--console" if args.console_flag else "--no-console"
         flags["SUPER_VISOR_CONSOLE"] = ("on" if args.console_flag else "off", flag)
@@ -245,6 +248,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 clean stop; 1 a proc failed; 2 bad input (nothing ran); "
         "128+N a second signal N forced the stop.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in _COMMANDS.items():
         command = commands.add_parser(name, help=text, description=text)
@@ -268,6 +272,12 @@ def _add_common_arguments(command: argparse.ArgumentParser) -> None:
         "supervisors keep taking as long as their procs need",
     )
     command.add_argument("--log-level", help="level of the super_visor loggers (DEBUG, INFO, ...)")
+    command.add_argument(
+        "--log-format",
+        choices=("plain", "json"),
+        help="how run writes log lines to stderr: plain, or json (one object per line, with "
+        "the sv_* fields); as SUPER_VISOR_LOG_FORMAT (default: plain)",
+    )
     command.add_argument(
         "--console",
         dest="console_flag",

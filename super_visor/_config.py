@@ -45,6 +45,7 @@ __all__ = ("PREFIX", "Setting", "Settings", "proc_variable")
 PREFIX = "SUPER_VISOR_"
 _PER_PROC = "SUPER_VISOR__"
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOG_FORMATS = ("plain", "json")
 _CONSOLE_WORDS: dict[str, bool | None] = {
     "auto": None,
     **dict.fromkeys(("1", "on", "true", "yes"), True),
@@ -84,6 +85,13 @@ def _console(raw: str) -> ConsoleMode:
     return "auto" if word is None else word
 
 
+def _log_format(raw: str) -> str:
+    word = raw.strip().lower()
+    if word not in _LOG_FORMATS:
+        raise ValueError(raw)
+    return word
+
+
 def _level(raw: str) -> str:
     level = raw.strip().upper()
     if level not in _LOG_LEVELS:
@@ -100,6 +108,7 @@ _FIELDS: dict[str, tuple[str, str, Callable[[str], object]]] = {
     "abandon_after": ("a finite number of seconds >= 0", "10", _seconds),
     "console": ("one of auto, on, off (or true/false, 1/0, yes/no)", "auto", _console),
     "log_level": ("one of " + ", ".join(_LOG_LEVELS), "INFO", _level),
+    "log_format": ("one of " + ", ".join(_LOG_FORMATS), "json", _log_format),
 }
 #: Fields a per-proc override may set; max_restarts and within only on a nested supervisor.
 _PROC_FIELDS = (*SPEC_FIELDS, *SUPERVISOR_FIELDS)
@@ -135,8 +144,8 @@ class Settings:
     .. versionadded:: 0.1
     """
 
-    #: Every value given by a ``.env`` file, the environment or a flag, plus ``console``
-    #: and ``log_level`` (always present, from code when nobody set them).
+    #: Every value given by a ``.env`` file, the environment or a flag, plus ``console``,
+    #: ``log_level`` and ``log_format`` (always present, from code when nobody set them).
     values: tuple[Setting, ...]
 
     @classmethod
@@ -148,6 +157,7 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         flags: Mapping[str, tuple[str, str]] | None = None,
         console: ConsoleMode = "auto",
+        log_format: str = "plain",
     ) -> Settings:
         """Resolve the configuration of *sup* (nothing runs; *sup* is only read).
 
@@ -157,6 +167,7 @@ class Settings:
             environ: the environment (default ``os.environ``, read, never written).
             flags: command-line values, ``{variable: (raw value, flag)}``.
             console: the code's choice, overridden by ``SUPER_VISOR_CONSOLE``.
+            log_format: the code's choice, overridden by ``SUPER_VISOR_LOG_FORMAT``.
 
         Raises:
             ConfigError: a malformed value, an unknown variable or proc path.
@@ -168,6 +179,7 @@ class Settings:
         merged: dict[str, tuple[str | None, str]] = {
             f"{PREFIX}CONSOLE": (str(console), "code"),
             f"{PREFIX}LOG_LEVEL": (None, "code"),
+            f"{PREFIX}LOG_FORMAT": (log_format, "code"),
         }
         for source, values in layers:
             for key, raw in values.items():
@@ -196,6 +208,12 @@ class Settings:
         """The level name for the ``super_visor`` logger, or None to keep the default."""
         setting = self.get("log_level")
         return None if setting is None else setting.value  # type: ignore[return-value]
+
+    @property
+    def log_format(self) -> str:
+        """``"plain"`` or ``"json"``: how ``run()`` writes log records to stderr."""
+        setting = self.get("log_format")
+        return "plain" if setting is None else setting.value  # type: ignore[return-value]
 
     def apply(self, sup: Supervisor) -> Supervisor:
         """A new `Supervisor` with these values applied; *sup* itself is not changed.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import enum
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, final
 
 import anyio
@@ -29,7 +29,16 @@ if TYPE_CHECKING:
 
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-__all__ = ("Event", "EventHub", "EventKind", "EventStream", "narrate_end", "narrate_restart")
+__all__ = (
+    "Event",
+    "EventHub",
+    "EventKind",
+    "EventStream",
+    "log_fields",
+    "narrate_end",
+    "narrate_restart",
+    "record_fields",
+)
 
 # The stdlib logging levels, spelled out so that importing this module does not import
 # logging (with traceback, threading and textwrap, a third of ``import super_visor``).
@@ -101,7 +110,7 @@ _LEVELS = {
         EventKind.ABANDONED: ERROR,
         EventKind.RESTARTING: WARNING,
         EventKind.RESTART_LIMIT: ERROR,
-        EventKind.SIGNAL_RECEIVED: WARNING,
+        EventKind.SIGNAL_RECEIVED: INFO,  # a normal stop; a forcing one is WARNING
         EventKind.SHUTDOWN_BEGUN: INFO,
         EventKind.SHUTDOWN_FINISHED: INFO,
     }.items()
@@ -126,10 +135,16 @@ class Event:
     error: BaseException | None = None
     restarts: int = 0
     detail: str = ""
+    #: The level where the emitter knows better than the kind (a forcing signal: WARNING);
+    #: set by `EventHub.emit`, not a constructor argument.
+    _level: int | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def level(self) -> int:
-        """The `logging` level this event is logged at (a restart after a crash: ERROR)."""
+        """The `logging` level this event is logged at (a restart after a crash: ERROR; a
+        stop signal: INFO for the first request, WARNING for the one that forces)."""
+        if self._level is not None:
+            return self._level
         return event_level(self.kind, self.error)
 
 
@@ -183,7 +198,8 @@ class EventStream:
             if self.dropped == 0:
                 self._hub.logger.warning(
                     "an events() reader is too slow; dropping the newest events (counted "
-                    "in EventStream.dropped) so the supervisor is never held up"
+                    "in EventStream.dropped) so the supervisor is never held up",
+                    extra=log_fields(event),
                 )
             self.dropped += 1
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -245,18 +261,31 @@ class EventHub:
         error: BaseException | None = None,
         restarts: int = 0,
         detail: str = "",
+        level: int | None = None,
     ) -> None:
-        if not self.wants(kind):
+        """Deliver one event; *level* overrides its kind's logging level (`Event.level`)."""
+        if not self.wants(kind, level):
             return
         event = Event(
-            kind=kind, path=path, time=time.time(), error=error, restarts=restarts, detail=detail
+            kind=kind,
+            path=path,
+            time=time.time(),
+            error=error,
+            restarts=restarts,
+            detail=detail,
         )
+        if level is not None:
+            object.__setattr__(event, "_level", level)  # frozen: set once, before anyone sees it
         self._log(event)
         for callback in self._callbacks:
             try:
                 callback(event)
             except Exception:
-                self.logger.exception("an on_event callback raised on %s; the tree goes on", event)
+                self.logger.exception(
+                    "an on_event callback raised on %s; the tree goes on",
+                    event,
+                    extra=log_fields(event),
+                )
         for stream in list(self._streams):
             stream._offer(event)
 
@@ -286,7 +315,72 @@ class EventHub:
                 exc_info = event.error
                 if left_out:
                     message = f"{message} ({left_out} earlier tracebacks of it not shown)"
-        proc_logger.log(level, "%s: %s", event.path, message, exc_info=exc_info)
+        _log_record(proc_logger, level, event, message, exc_info)
+
+
+def _log_record(
+    logger: logging.Logger,
+    level: int,
+    event: Event,
+    message: str,
+    error: BaseException | None,
+) -> None:
+    """What ``logger.log(level, ..., extra=log_fields(event))`` does, minus its search of
+    the stack for the caller (which would always be `EventHub._log`): the ``sv_*`` fields
+    cost less than the search they replace, so structured records keep the hot path as
+    fast as before. Filters, handlers and a custom record factory apply as usual."""
+    exc_info = None if error is None else (type(error), error, error.__traceback__)
+    record = logger.makeRecord(
+        logger.name, level, __file__, 0, "%s: %s", (event.path, message), exc_info, "_log"
+    )
+    record.__dict__.update(log_fields(event))
+    logger.handle(record)
+
+
+#: Kinds whose records are about a supervisor as a whole: they carry no restart count.
+_SUPERVISOR_KINDS = frozenset(
+    {"RESTART_LIMIT", "SIGNAL_RECEIVED", "SHUTDOWN_BEGUN", "SHUTDOWN_FINISHED"}
+)
+#: The ``sv_status`` of the records that end a run (a `ProcStatus` value).
+_STATUS_OF = {
+    "COMPLETED": "completed",
+    "STOPPED": "stopped",
+    "FAILED": "failed",
+    "FORCED": "forced",
+    "ABANDONED": "abandoned",
+}
+
+
+def log_fields(event: Event) -> dict[str, object]:
+    """The ``extra`` of *event*'s log record: ``sv_path``, ``sv_event`` and, where they
+    apply, ``sv_restarts`` (every record about one proc) and ``sv_status`` (how a run
+    ended: on the end records and on RESTARTING, failed or completed).
+
+    Structured, so a JSON formatter or a log pipeline filters on them instead of parsing
+    the message. Built only for a record that is logged (`EventHub._log` checks first).
+    """
+    name = event.kind._name_
+    fields: dict[str, object] = {"sv_path": event.path, "sv_event": event.kind.value}
+    if name not in _SUPERVISOR_KINDS and "/" in event.path:  # the root's path has no "/"
+        fields["sv_restarts"] = event.restarts
+    status = _STATUS_OF.get(name)
+    if name == "RESTARTING":
+        status = "completed" if event.error is None else "failed"
+    if status is not None:
+        fields["sv_status"] = status
+    return fields
+
+
+def record_fields(
+    path: str, kind: EventKind | None, *, restarts: int | None = None
+) -> dict[str, object]:
+    """The ``extra`` of a record that is not an event's own line (a debug note, a warning
+    about a proc, a tree dump): the same ``sv_*`` names as `log_fields`. *kind* is the
+    transition the record is about; None for a record about none (``sv_event`` is null)."""
+    fields: dict[str, object] = {"sv_path": path, "sv_event": None if kind is None else kind.value}
+    if restarts is not None:
+        fields["sv_restarts"] = restarts
+    return fields
 
 
 def logger_name(path: str) -> str:

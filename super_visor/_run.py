@@ -30,18 +30,17 @@ import anyio
 
 from ._builder import SupervisorBuilder
 from ._errors import ConfigError, SupervisorError
-from ._events import get_logger
 from ._outcome import SupervisorReport, describe_error
 from ._signals import STOP_SIGNALS, leave_stop_signals_ignored
 from ._slot import ONLY_ABANDONED_LEFT
 from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
-    import logging
     from collections.abc import Iterator, Mapping
 
     from ._config import ConsoleMode, Settings
     from ._console import LiveConsole
+    from ._logformat import LogFormat
 
 __all__ = (
     "EXIT_CONFIG_ERROR",
@@ -68,6 +67,7 @@ def run(
     handle_signals: bool = True,
     console: ConsoleMode = "auto",
     env_file: str | os.PathLike[str] | None = ".env",
+    log_format: LogFormat = "plain",
 ) -> NoReturn:
     """Run *target* until it stops, print the report to stderr, exit with its code.
 
@@ -78,13 +78,23 @@ def run(
     A third stop request ends the process at once with 128+N (no report: the operator
     insisted). After the run, SIGINT/SIGTERM are ignored until the process exits.
 
+    As PID 1 (a container without an init), the process first splits in two: a minimal
+    init that reaps orphaned processes and forwards stop signals, and the app, whose own
+    children are never reaped by anyone else (see ``_pid1``; ``docker run --init`` is the
+    alternative).
+
     The configuration is read now, not at import: *env_file* (if it exists; None reads no
     file), then the environment, override the values in code (``SUPER_VISOR_GRACE``,
     ``SUPER_VISOR__WEB__GRACE``, ...; see "Operating super_visor"). *console* chooses the
     live tree: ``"auto"`` shows it when stdout and stderr are terminals; ``SUPER_VISOR_CONSOLE``
-    overrides it.
+    overrides it. *log_format* is how log records reach stderr when the app has not
+    configured logging itself: ``"plain"`` lines, or ``"json"``, one object per line with
+    the ``sv_*`` fields (``SUPER_VISOR_LOG_FORMAT`` overrides it; JSON leaves the live tree
+    off). Either way Uvicorn's and Hypercorn's lines go to the same handler.
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       *log_format*; a normal SIGTERM/SIGINT is logged at INFO.
     """
     sys.exit(
         run_for_exit_code(
@@ -93,6 +103,7 @@ def run(
             handle_signals=handle_signals,
             console=console,
             env_file=env_file,
+            log_format=log_format,
         )
     )
 
@@ -104,11 +115,12 @@ def run_for_exit_code(
     handle_signals: bool = True,
     console: ConsoleMode = "auto",
     env_file: str | os.PathLike[str] | None = ".env",
+    log_format: LogFormat = "plain",
 ) -> int:
     """What `run` does, returning the exit code instead of exiting (for the CLI and tests)."""
     try:
         _check_backend(backend)
-        sup, settings = prepare(target, console=console, env_file=env_file)
+        sup, settings = prepare(target, console=console, env_file=env_file, log_format=log_format)
     except ConfigError as exc:
         print(f"super_visor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG_ERROR
@@ -121,8 +133,12 @@ def prepare(
     console: ConsoleMode = "auto",
     env_file: str | os.PathLike[str] | None = ".env",
     flags: Mapping[str, tuple[str, str]] | None = None,
+    log_format: str = "plain",
 ) -> tuple[Supervisor, Settings]:
     """Build *target*, resolve its configuration and apply it; raises `ConfigError`."""
+    from ._logformat import check_log_format  # lazy: it imports logging and json
+
+    check_log_format(log_format, "run(log_format=...)")
     if not isinstance(target, Supervisor | SupervisorBuilder):
         raise ConfigError(
             "run()",
@@ -132,7 +148,9 @@ def prepare(
     sup = target.build() if isinstance(target, SupervisorBuilder) else target
     from ._config import Settings  # lazy: only run() and the CLI read the environment
 
-    settings = Settings.load(sup, env_file=env_file, flags=flags, console=console)
+    settings = Settings.load(
+        sup, env_file=env_file, flags=flags, console=console, log_format=log_format
+    )
     return settings.apply(sup), settings
 
 
@@ -143,10 +161,15 @@ def run_prepared(
 
     Leaves SIGINT/SIGTERM ignored: the caller is about to end the process with this code.
     """
-    live = _open_console(sup, settings.console)
+    from ._logformat import check_log_format, stderr_logging  # lazy, as in prepare()
+    from ._pid1 import become_init_if_pid1
+
+    log_format = check_log_format(settings.log_format, "SUPER_VISOR_LOG_FORMAT")
+    live = _open_console(sup, settings.console if log_format == "plain" else False)
     if live is not None:
         sup = sup.with_callbacks(live.view.on_event)
-    with _log_setup(settings.log_level, live):
+    with stderr_logging(settings.log_level, log_format, live):
+        become_init_if_pid1(sup.name)  # as PID 1: returns in the app; the init never returns
         report, code = _run_loop(sup, handle_signals, live, backend)
     if report is None:
         return code
@@ -279,45 +302,3 @@ async def _start(
     if live is None:
         return await sup.start(handle_signals=handle_signals)
     return await live.drive(lambda: sup.start(handle_signals=handle_signals))
-
-
-class _log_setup:
-    """Show super_visor's log lines on stderr unless the app configured logging itself.
-
-    The level is ``SUPER_VISOR_LOG_LEVEL`` when set (it applies even when the app configured
-    logging: the operator asked for it), else INFO, or WARNING under the live console, whose
-    tree already shows what the INFO lines say. Everything is put back afterwards.
-    """
-
-    def __init__(self, level: str | None, live: LiveConsole | None) -> None:
-        self._level_name = level
-        self._live = live
-        self._handler: logging.Handler | None = None
-        self._saved_level = 0  # logging.NOTSET
-
-    def __enter__(self) -> None:
-        import logging  # lazy: run() pays for it, `import super_visor` does not
-
-        ours = logging.getLogger("super_visor")
-        self._saved_level = ours.level
-        if self._level_name is not None:
-            ours.setLevel(self._level_name)
-        if logging.getLogger().handlers or ours.handlers:
-            return
-        if self._live is not None:
-            handler = self._live.log_handler()
-        else:
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(
-                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-            )
-        self._handler = handler
-        ours.addHandler(handler)
-        if ours.level == logging.NOTSET:
-            ours.setLevel(logging.WARNING if self._live is not None else logging.INFO)
-
-    def __exit__(self, *exc_info: object) -> None:
-        ours = get_logger()
-        if self._handler is not None:
-            ours.removeHandler(self._handler)
-        ours.setLevel(self._saved_level)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from ._diagnostics import report_stuck, slot_stack
-from ._events import EventKind
+from ._events import EventKind, record_fields
 from ._lifecycle import ProcState
 from ._outcome import ProcStatus
 from ._slot import wake
@@ -114,7 +114,10 @@ async def _wait_stopped(slot: Slot) -> None:
 async def _force(ctx: RunContext, slot: Slot) -> None:
     spec = slot.spec
     ctx.hub.logger.warning(
-        "%s: still running after its grace of %ss; force-cancelling it", slot.path, spec.grace
+        "%s: still running after its grace of %ss; force-cancelling it",
+        slot.path,
+        spec.grace,
+        extra=record_fields(slot.path, EventKind.FORCED, restarts=slot.restarts),
     )
     force(slot)
     interval = ctx.config.stuck_report_interval

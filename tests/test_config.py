@@ -299,7 +299,7 @@ def test_two_procs_with_the_same_variable_are_an_error() -> None:
 
 def test_other_variables_are_not_ours() -> None:
     settings = load(env={"DATABASE_URL": "x", "SUPER_VISORY": "y", "PATH": "/bin"})
-    assert {s.field for s in settings.values} == {"console", "log_level"}
+    assert {s.field for s in settings.values} == {"console", "log_level", "log_format"}
 
 
 def test_dotenv_is_read_without_touching_os_environ(tmp_path: Path) -> None:

@@ -112,6 +112,15 @@ EXPECTED: dict[str, list[str]] = {
         "listener: stop",
         "conn-2 restarts: 1",
     ],
+    "15_structured_logs.py": [
+        'metric: super_visor_proc_up{path="app/flaky"} 1.0',
+        'metric: super_visor_proc_restarts_total{path="app/flaky"} 1.0',
+        "ERROR sv_event=restarting, sv_path=app/flaky, sv_restarts=0, sv_status=failed "
+        "(traceback in exc)",
+        "INFO sv_event=completed, sv_path=app/job, sv_restarts=0, sv_status=completed",
+        "INFO sv_event=shutdown_finished, sv_path=app",
+        "exit code: 0",
+    ],
     "14_faults.py": [
         "stuck: cleaning up, and ignoring any force-cancel",
         "db: closed",  # the stop moved on: stuck was abandoned

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from .._errors import ConfigError, StartupError
+from .._events import EventKind, record_fields
 from .._validate import Problem, check_count, check_name, check_seconds, valid
 from ._common import FORCE_RESERVE
 from ._output import OutputRing
@@ -184,7 +185,7 @@ class Command:
         return process
 
     async def run_proc(self, token: CancellationToken, /) -> object:
-        output = OutputRing(self.logger, self.keep_lines)
+        output = OutputRing(self.logger, self.keep_lines, path=token.path or self.name)
         process = await self._spawn()
         run = _Run(self, process, output)
         try:
@@ -324,6 +325,7 @@ class _Run:
                 command.name,
                 self.kill_after,
                 command.stop_signal.name,
+                extra=record_fields(self.output.path, EventKind.FORCED),
             )
             signal_group(pid, signal.SIGKILL)
             await self.process.wait()
