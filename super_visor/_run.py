@@ -68,6 +68,7 @@ def run(
     handle_signals: bool = True,
     console: ConsoleMode = "auto",
     env_file: str | os.PathLike[str] | None = ".env",
+    notify: bool = True,
 ) -> NoReturn:
     """Run *target* until it stops, print the report to stderr, exit with its code.
 
@@ -82,7 +83,8 @@ def run(
     file), then the environment, override the values in code (``SUPER_VISOR_GRACE``,
     ``SUPER_VISOR__WEB__GRACE``, ...; see "Operating super_visor"). *console* chooses the
     live tree: ``"auto"`` shows it when stdout and stderr are terminals; ``SUPER_VISOR_CONSOLE``
-    overrides it.
+    overrides it. With *notify* and ``NOTIFY_SOCKET`` set, systemd is told about the tree
+    (``Type=notify``: readiness, status, stopping, watchdog; see `Supervisor.start`).
 
     .. versionadded:: 0.1
     """
@@ -93,6 +95,7 @@ def run(
             handle_signals=handle_signals,
             console=console,
             env_file=env_file,
+            notify=notify,
         )
     )
 
@@ -104,6 +107,7 @@ def run_for_exit_code(
     handle_signals: bool = True,
     console: ConsoleMode = "auto",
     env_file: str | os.PathLike[str] | None = ".env",
+    notify: bool = True,
 ) -> int:
     """What `run` does, returning the exit code instead of exiting (for the CLI and tests)."""
     try:
@@ -112,7 +116,9 @@ def run_for_exit_code(
     except ConfigError as exc:
         print(f"super_visor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG_ERROR
-    return run_prepared(sup, settings, backend=backend, handle_signals=handle_signals)
+    return run_prepared(
+        sup, settings, backend=backend, handle_signals=handle_signals, notify=notify
+    )
 
 
 def prepare(
@@ -137,7 +143,12 @@ def prepare(
 
 
 def run_prepared(
-    sup: Supervisor, settings: Settings, *, backend: Backend, handle_signals: bool
+    sup: Supervisor,
+    settings: Settings,
+    *,
+    backend: Backend,
+    handle_signals: bool,
+    notify: bool = True,
 ) -> int:
     """Run an already configured *sup* (see `prepare`); return the exit code.
 
@@ -147,7 +158,7 @@ def run_prepared(
     if live is not None:
         sup = sup.with_callbacks(live.view.on_event)
     with _log_setup(settings.log_level, live):
-        report, code = _run_loop(sup, handle_signals, live, backend)
+        report, code = _run_loop(sup, handle_signals, live, backend, notify)
     if report is None:
         return code
     if live is not None:
@@ -158,12 +169,16 @@ def run_prepared(
 
 
 def _run_loop(
-    sup: Supervisor, handle_signals: bool, live: LiveConsole | None, backend: Backend
+    sup: Supervisor,
+    handle_signals: bool,
+    live: LiveConsole | None,
+    backend: Backend,
+    notify: bool,
 ) -> tuple[SupervisorReport | None, int]:
     """Run the event loop; the report (None if there is none) and the exit code."""
     try:
         with leave_stop_signals_ignored(), _exit_when_only_abandoned_left(live):
-            report = anyio.run(_start, sup, handle_signals, live, backend=backend)
+            report = anyio.run(_start, sup, handle_signals, live, notify, backend=backend)
     except SupervisorError as exc:
         return exc.report, exc.report.exit_code
     except BaseException as exc:
@@ -274,11 +289,11 @@ def _isatty(stream: object) -> bool:
 
 
 async def _start(
-    sup: Supervisor, handle_signals: bool, live: LiveConsole | None
+    sup: Supervisor, handle_signals: bool, live: LiveConsole | None, notify: bool
 ) -> SupervisorReport:
     if live is None:
-        return await sup.start(handle_signals=handle_signals)
-    return await live.drive(lambda: sup.start(handle_signals=handle_signals))
+        return await sup.start(handle_signals=handle_signals, notify=notify)
+    return await live.drive(lambda: sup.start(handle_signals=handle_signals, notify=notify))
 
 
 class _log_setup:
