@@ -56,6 +56,10 @@ class HealthServer:
     """
 
     wait_ready = True
+    #: Binding a port is quick: these bound start-up and shutdown in ``super-visor plan``
+    #: (``add_proc(..., grace=..., ready_timeout=...)`` overrides them).
+    ready_timeout = 5.0
+    grace = 1.0
 
     def __init__(
         self,
