@@ -67,6 +67,13 @@ def test_the_deployment_holds_the_plans_numbers() -> None:
     assert "containerPort: 8081" in manifest
 
 
+@pytest.mark.parametrize("fmt", ["systemd", "k8s"])
+def test_the_deploying_guide_quotes_the_plan(fmt: str) -> None:
+    guide = (DEPLOY.parent.parent / "docs" / "how-to" / "deploying.md").read_text(encoding="utf-8")
+    printed = [line for line in plan(fmt) if not line.startswith("# Kubernetes settings")]
+    assert "\n".join(printed) in guide
+
+
 def test_the_dockerfile_runs_what_the_unit_runs() -> None:
     dockerfile = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
     unit = settings((DEPLOY / "shop.service").read_text(encoding="utf-8").splitlines())
