@@ -220,6 +220,26 @@ async def test_a_slowloris_client_is_cut_off_and_others_are_served() -> None:
     assert handle.report["health"].status is ProcStatus.STOPPED
 
 
+async def test_connections_beyond_the_limit_are_closed_unanswered() -> None:
+    """70 idle clients: 64 are served (each gets its 408 when its time is up), the other 6
+    are closed at once; afterwards the server answers as before."""
+    sup = SupervisorBuilder("app").add_proc(HealthServer(read_timeout=1)).add_proc(idle).build()
+    replies: list[bytes] = []
+
+    async def idle_client(port: int) -> None:
+        async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+            replies.append(await read_to_end(stream))
+
+    async with sup.running() as handle:
+        port = health_port(handle)
+        async with anyio.create_task_group() as clients:
+            for _ in range(70):
+                clients.start_soon(idle_client, port)
+        assert await codes(port) == {"/livez": 200, "/readyz": 200, "/startupz": 200}
+    assert replies.count(b"") == 6
+    assert sum(reply.startswith(b"HTTP/1.1 408 ") for reply in replies) == 64
+
+
 async def test_status_lists_every_proc_depth_first() -> None:
     async def once(token: CancellationToken) -> None:
         return
