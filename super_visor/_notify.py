@@ -113,8 +113,9 @@ class Notifier:
             return None
         if not address.startswith(("/", "@")):
             get_logger().warning(
-                "%s: NOTIFY_SOCKET=%r is not a unix socket path or @name; systemd will not "
-                "hear from this service (use Type=notify with a local service manager)",
+                "%s: NOTIFY_SOCKET=%r is not a unix socket path or @name (only those are "
+                "supported); the service manager will not hear from this service: unset "
+                "NOTIFY_SOCKET, or pass notify=False",
                 path,
                 address,
                 extra={"sv_path": path},

@@ -348,3 +348,22 @@ async def test_a_missing_socket_is_logged_once_and_the_tree_runs(
         )
     assert report.reason == "test over"
     assert len([r for r in records if "cannot notify systemd" in r]) == 1
+
+
+async def test_a_socket_that_is_not_local_is_logged_and_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``vsock:`` (a VM's manager) is not spoken: the tree runs without notifying."""
+    monkeypatch.setenv("NOTIFY_SOCKET", "vsock:2:1234")
+
+    async def brief(token: CancellationToken) -> None:
+        token.request_shutdown("test over")
+
+    with caplog_at_warning() as records:
+        report = await SupervisorBuilder("app").add_proc(brief).build().start(handle_signals=False)
+    assert report.reason == "test over"
+    assert [r for r in records if "NOTIFY_SOCKET" in r] == [
+        "app: NOTIFY_SOCKET='vsock:2:1234' is not a unix socket path or @name (only those "
+        "are supported); the service manager will not hear from this service: unset "
+        "NOTIFY_SOCKET, or pass notify=False"
+    ]
