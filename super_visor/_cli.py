@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from . import __version__
 from ._builder import SupervisorBuilder
 from ._errors import ConfigError
-from ._plan import format_plan, format_tree
+from ._plan import format_k8s, format_plan, format_systemd, format_tree
 from ._run import EXIT_CONFIG_ERROR, prepare, run_prepared
 from ._supervisor import Supervisor
 
@@ -68,8 +68,12 @@ def _command(args: argparse.Namespace) -> int:
     elif args.command == "tree":
         _out(format_tree(sup))
     else:
-        _out(format_plan(sup))
+        _out(_PLAN_FORMATS[args.format](sup))
     return 0
+
+
+#: ``plan --format``: the plans for people, or the settings for a service manager.
+_PLAN_FORMATS = {"text": format_plan, "systemd": format_systemd, "k8s": format_k8s}
 
 
 def _out(text: str) -> None:
@@ -255,6 +259,14 @@ def _parser() -> argparse.ArgumentParser:
         _add_common_arguments(command)
         if name == "run":
             command.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+        if name == "plan":
+            command.add_argument(
+                "--format",
+                choices=tuple(_PLAN_FORMATS),
+                default="text",
+                help="text: the plans; systemd, k8s: a unit's or a Deployment's settings "
+                "(stop timeout, watchdog, probes) derived from them, ready to paste",
+            )
     parser.set_defaults(console="auto")
     return parser
 

@@ -38,6 +38,8 @@ class RunContext(Protocol):
     leftovers: Leftovers
     #: The root run of the tree (this one at the root).
     root: RunContext
+    #: Every proc was started and became ready (stays True once reached).
+    all_ready: bool
     #: On the root: some supervisor of the tree gave up (restart limit) during this run.
     restart_limit_reached: bool
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Coroutine
 
 __all__ = ("Waiters", "park", "release")
 
@@ -34,7 +34,7 @@ Waiters = list[Any]
 _SWEEP_AT = 8
 
 
-def park(waiters: Waiters) -> Awaitable[None]:
+def park(waiters: Waiters) -> Coroutine[Any, Any, None]:
     """An awaitable that returns once `release` is called on *waiters*."""
     if len(waiters) >= _SWEEP_AT:
         _sweep(waiters)
@@ -60,7 +60,7 @@ def release(waiters: Waiters) -> None:
     waiters.clear()
 
 
-def _park_elsewhere(waiters: Waiters) -> Awaitable[None]:
+def _park_elsewhere(waiters: Waiters) -> Coroutine[Any, Any, None]:
     trio = sys.modules.get("trio")
     if trio is not None and trio.lowlevel.in_trio_run():
         return _park_trio_task(waiters, trio.lowlevel)

@@ -68,6 +68,7 @@ def run(
     console: ConsoleMode = "auto",
     env_file: str | os.PathLike[str] | None = ".env",
     log_format: LogFormat = "plain",
+    notify: bool = True,
 ) -> NoReturn:
     """Run *target* until it stops, print the report to stderr, exit with its code.
 
@@ -91,10 +92,12 @@ def run(
     configured logging itself: ``"plain"`` lines, or ``"json"``, one object per line with
     the ``sv_*`` fields (``SUPER_VISOR_LOG_FORMAT`` overrides it; JSON leaves the live tree
     off). Either way Uvicorn's and Hypercorn's lines go to the same handler.
+    With *notify* and ``NOTIFY_SOCKET`` set, systemd is told about the tree
+    (``Type=notify``: readiness, status, stopping, watchdog; see `Supervisor.start`).
 
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
-       *log_format*; a normal SIGTERM/SIGINT is logged at INFO.
+       *log_format* and *notify*; a normal SIGTERM/SIGINT is logged at INFO.
     """
     sys.exit(
         run_for_exit_code(
@@ -104,6 +107,7 @@ def run(
             console=console,
             env_file=env_file,
             log_format=log_format,
+            notify=notify,
         )
     )
 
@@ -116,6 +120,7 @@ def run_for_exit_code(
     console: ConsoleMode = "auto",
     env_file: str | os.PathLike[str] | None = ".env",
     log_format: LogFormat = "plain",
+    notify: bool = True,
 ) -> int:
     """What `run` does, returning the exit code instead of exiting (for the CLI and tests)."""
     try:
@@ -124,7 +129,9 @@ def run_for_exit_code(
     except ConfigError as exc:
         print(f"super_visor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG_ERROR
-    return run_prepared(sup, settings, backend=backend, handle_signals=handle_signals)
+    return run_prepared(
+        sup, settings, backend=backend, handle_signals=handle_signals, notify=notify
+    )
 
 
 def prepare(
@@ -155,7 +162,12 @@ def prepare(
 
 
 def run_prepared(
-    sup: Supervisor, settings: Settings, *, backend: Backend, handle_signals: bool
+    sup: Supervisor,
+    settings: Settings,
+    *,
+    backend: Backend,
+    handle_signals: bool,
+    notify: bool = True,
 ) -> int:
     """Run an already configured *sup* (see `prepare`); return the exit code.
 
@@ -170,7 +182,7 @@ def run_prepared(
         sup = sup.with_callbacks(live.view.on_event)
     with stderr_logging(settings.log_level, log_format, live):
         become_init_if_pid1(sup.name)  # as PID 1: returns in the app; the init never returns
-        report, code = _run_loop(sup, handle_signals, live, backend)
+        report, code = _run_loop(sup, handle_signals, live, backend, notify)
     if report is None:
         return code
     if live is not None:
@@ -181,12 +193,16 @@ def run_prepared(
 
 
 def _run_loop(
-    sup: Supervisor, handle_signals: bool, live: LiveConsole | None, backend: Backend
+    sup: Supervisor,
+    handle_signals: bool,
+    live: LiveConsole | None,
+    backend: Backend,
+    notify: bool,
 ) -> tuple[SupervisorReport | None, int]:
     """Run the event loop; the report (None if there is none) and the exit code."""
     try:
         with leave_stop_signals_ignored(), _exit_when_only_abandoned_left(live):
-            report = anyio.run(_start, sup, handle_signals, live, backend=backend)
+            report = anyio.run(_start, sup, handle_signals, live, notify, backend=backend)
     except SupervisorError as exc:
         return exc.report, exc.report.exit_code
     except BaseException as exc:
@@ -297,8 +313,8 @@ def _isatty(stream: object) -> bool:
 
 
 async def _start(
-    sup: Supervisor, handle_signals: bool, live: LiveConsole | None
+    sup: Supervisor, handle_signals: bool, live: LiveConsole | None, notify: bool
 ) -> SupervisorReport:
     if live is None:
-        return await sup.start(handle_signals=handle_signals)
-    return await live.drive(lambda: sup.start(handle_signals=handle_signals))
+        return await sup.start(handle_signals=handle_signals, notify=notify)
+    return await live.drive(lambda: sup.start(handle_signals=handle_signals, notify=notify))

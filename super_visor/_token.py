@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 import anyio
 
 from ._parking import park, release
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Callable, Coroutine, Iterator
 
     from ._context import RunContext
     from ._parking import Waiters
@@ -118,7 +118,7 @@ class CancellationToken:
         """The reason given with the first `cancel()`, or ``None``."""
         return self._reason
 
-    def wait(self) -> Awaitable[None]:
+    def wait(self) -> Coroutine[Any, Any, None]:
         """``await token.wait()`` returns once a stop has been requested (at once if it was).
 
         Always a checkpoint, so it can itself be cancelled by an enclosing scope. It hands
