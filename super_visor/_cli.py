@@ -22,6 +22,7 @@ import traceback
 from typing import TYPE_CHECKING
 
 from ._builder import SupervisorBuilder
+from ._ctl import add_ctl_parser, ctl_command
 from ._errors import ConfigError
 from ._plan import format_plan, format_tree
 from ._run import EXIT_CONFIG_ERROR, prepare, run_prepared
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
-        code = _command(args)
+        code = ctl_command(args) if args.command == "ctl" else _command(args)
         sys.stdout.flush()
     except BrokenPipeError:
         _drop_stdout()
@@ -225,6 +226,8 @@ def _flags(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
     if args.console_flag is not None:
         flag = "--console" if args.console_flag else "--no-console"
         flags["SUPER_VISOR_CONSOLE"] = ("on" if args.console_flag else "off", flag)
+    if getattr(args, "control", None) is not None:  # only `run` has --control
+        flags["SUPER_VISOR_CONTROL"] = (args.control, "--control")
     return flags
 
 
@@ -251,6 +254,13 @@ def _parser() -> argparse.ArgumentParser:
         _add_common_arguments(command)
         if name == "run":
             command.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+            command.add_argument(
+                "--control",
+                metavar="PATH",
+                help="serve a control socket at PATH for `super-visor ctl` (mode 0600, same "
+                "user only; also SUPER_VISOR_CONTROL)",
+            )
+    add_ctl_parser(commands)
     parser.set_defaults(console="auto")
     return parser
 

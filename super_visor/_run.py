@@ -38,7 +38,8 @@ from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
     import logging
-    from collections.abc import Iterator, Mapping
+    import socket
+    from collections.abc import Awaitable, Iterator, Mapping
 
     from ._config import ConsoleMode, Settings
     from ._console import LiveConsole
@@ -68,6 +69,7 @@ def run(
     handle_signals: bool = True,
     console: ConsoleMode = "auto",
     env_file: str | os.PathLike[str] | None = ".env",
+    control: str | os.PathLike[str] | None = None,
 ) -> NoReturn:
     """Run *target* until it stops, print the report to stderr, exit with its code.
 
@@ -84,7 +86,12 @@ def run(
     live tree: ``"auto"`` shows it when stdout and stderr are terminals; ``SUPER_VISOR_CONSOLE``
     overrides it.
 
+    *control* (also ``SUPER_VISOR_CONTROL``, which wins) opens the control socket at that
+    path for the run (``super-visor ctl``; see "Control socket" in the docs): mode 0600,
+    same user only, removed at exit. A path that cannot be used is a `ConfigError` (exit 2).
+
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2 *control*.
     """
     sys.exit(
         run_for_exit_code(
@@ -93,6 +100,7 @@ def run(
             handle_signals=handle_signals,
             console=console,
             env_file=env_file,
+            control=control,
         )
     )
 
@@ -104,6 +112,7 @@ def run_for_exit_code(
     handle_signals: bool = True,
     console: ConsoleMode = "auto",
     env_file: str | os.PathLike[str] | None = ".env",
+    control: str | os.PathLike[str] | None = None,
 ) -> int:
     """What `run` does, returning the exit code instead of exiting (for the CLI and tests)."""
     try:
@@ -112,7 +121,9 @@ def run_for_exit_code(
     except ConfigError as exc:
         print(f"super_visor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG_ERROR
-    return run_prepared(sup, settings, backend=backend, handle_signals=handle_signals)
+    return run_prepared(
+        sup, settings, backend=backend, handle_signals=handle_signals, control=control
+    )
 
 
 def prepare(
@@ -137,17 +148,43 @@ def prepare(
 
 
 def run_prepared(
-    sup: Supervisor, settings: Settings, *, backend: Backend, handle_signals: bool
+    sup: Supervisor,
+    settings: Settings,
+    *,
+    backend: Backend,
+    handle_signals: bool,
+    control: str | os.PathLike[str] | None = None,
 ) -> int:
     """Run an already configured *sup* (see `prepare`); return the exit code.
 
     Leaves SIGINT/SIGTERM ignored: the caller is about to end the process with this code.
     """
+    control = settings.control or control
+    if control is None:
+        return _run_configured(sup, settings, backend, handle_signals, None)
+    from ._control import bound_control_socket  # lazy: only runs that ask for it
+
+    with contextlib.ExitStack() as stack:
+        try:
+            sock = stack.enter_context(bound_control_socket(control))
+        except ConfigError as exc:
+            print(f"super_visor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
+            return EXIT_CONFIG_ERROR
+        return _run_configured(sup, settings, backend, handle_signals, sock)
+
+
+def _run_configured(
+    sup: Supervisor,
+    settings: Settings,
+    backend: Backend,
+    handle_signals: bool,
+    control: socket.socket | None,
+) -> int:
     live = _open_console(sup, settings.console)
     if live is not None:
         sup = sup.with_callbacks(live.view.on_event)
     with _log_setup(settings.log_level, live):
-        report, code = _run_loop(sup, handle_signals, live, backend)
+        report, code = _run_loop(sup, handle_signals, live, backend, control)
     if report is None:
         return code
     if live is not None:
@@ -158,12 +195,16 @@ def run_prepared(
 
 
 def _run_loop(
-    sup: Supervisor, handle_signals: bool, live: LiveConsole | None, backend: Backend
+    sup: Supervisor,
+    handle_signals: bool,
+    live: LiveConsole | None,
+    backend: Backend,
+    control: socket.socket | None = None,
 ) -> tuple[SupervisorReport | None, int]:
     """Run the event loop; the report (None if there is none) and the exit code."""
     try:
         with leave_stop_signals_ignored(), _exit_when_only_abandoned_left(live):
-            report = anyio.run(_start, sup, handle_signals, live, backend=backend)
+            report = anyio.run(_start, sup, handle_signals, live, control, backend=backend)
     except SupervisorError as exc:
         return exc.report, exc.report.exit_code
     except BaseException as exc:
@@ -274,11 +315,21 @@ def _isatty(stream: object) -> bool:
 
 
 async def _start(
-    sup: Supervisor, handle_signals: bool, live: LiveConsole | None
+    sup: Supervisor,
+    handle_signals: bool,
+    live: LiveConsole | None,
+    control: socket.socket | None = None,
 ) -> SupervisorReport:
+    def start() -> Awaitable[SupervisorReport]:
+        if control is None:
+            return sup.start(handle_signals=handle_signals)
+        from ._control import start_with_control  # lazy, as in run_prepared
+
+        return start_with_control(sup, control, handle_signals=handle_signals)
+
     if live is None:
-        return await sup.start(handle_signals=handle_signals)
-    return await live.drive(lambda: sup.start(handle_signals=handle_signals))
+        return await start()
+    return await live.drive(start)
 
 
 class _log_setup:
