@@ -35,10 +35,11 @@ import socket
 import stat
 import struct
 import sys
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, final
 
 import anyio
 import anyio.abc
+import anyio.lowlevel
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ._attached import attached_run, drive
@@ -76,6 +77,9 @@ READ_TIMEOUT: Final = 10.0
 SEND_TIMEOUT: Final = 5.0
 #: Clients served at once; one more is answered with an error and closed.
 MAX_CLIENTS: Final = 64
+#: How long, and how many bytes, a refused client's input is drained before we close.
+LINGER: Final = 1.0
+LINGER_BYTES: Final = 4 * MAX_LINE
 #: The permissions of the socket file: its owner only.
 SOCKET_MODE: Final = 0o600
 
@@ -218,22 +222,28 @@ async def _carry_out(handle: RunHandle, request: dict[str, object]) -> dict[str,
         return _error(f"unknown command {cmd!r}; the commands are: {known}")
     try:
         fields = await command(handle, request)
-    except KeyError as exc:  # an unknown path: its message lists the known procs
+    except (KeyError, _BadRequest) as exc:  # e.g. an unknown path: the message lists the procs
         return _error(str(exc.args[0]) if exc.args else repr(exc))
     except Exception as exc:  # noqa: BLE001 (every failure of a request is its reply)
         return _error(f"{cmd} failed: {type(exc).__name__}: {exc}")
     return {"ok": True, "cmd": cmd, **fields}
 
 
+class _BadRequest(Exception):
+    """A request that cannot be carried out as sent (its message is the reply's error)."""
+
+
 def _error(message: str) -> dict[str, object]:
     return {"ok": False, "error": message}
 
 
-def _path_of(request: dict[str, object]) -> str:
+def _path_of(handle: RunHandle, request: dict[str, object]) -> str:
+    """The request's proc path, checked: `KeyError` (listing the procs) when there is none."""
     path = request.get("path")
     if not isinstance(path, str) or not path:
         msg = f'{request.get("cmd")} needs "path": the proc\'s path, e.g. "pipeline/consumer"'
-        raise ValueError(msg)
+        raise _BadRequest(msg)
+    handle.is_running(path)
     return path
 
 
@@ -283,7 +293,7 @@ def _action(name: str) -> Callable[[RunHandle, dict[str, object]], Awaitable[dic
     """stop/start/restart: the handle's method of that name, for the requester "socket"."""
 
     async def act(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
-        path = _path_of(request)
+        path = _path_of(handle, request)
         method = getattr(handle, name, None)
         if method is None:
             msg = f"this version of super_visor cannot {name} a proc"
@@ -295,7 +305,7 @@ def _action(name: str) -> Callable[[RunHandle, dict[str, object]], Awaitable[dic
 
 
 async def _abort(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
-    path = _path_of(request)
+    path = _path_of(handle, request)
     method = getattr(handle, "abort", None)
     if method is None:
         msg = "this version of super_visor cannot abort a proc"
@@ -340,36 +350,43 @@ class ControlServer:
         self._uid = os.geteuid() if uid is None else uid
         self._clients = 0
 
-    async def serve(self, listener: anyio.abc.SocketListener) -> None:
-        """Accept clients until cancelled (the run is over); never raises an `Exception`."""
+    async def serve(self, listening: socket.socket) -> None:
+        """Accept clients on *listening* until cancelled (the run is over); never raises an
+        `Exception`. The socket stays the caller's (`bound_control_socket` closes it)."""
+        listening.setblocking(False)
         async with anyio.create_task_group() as task_group:
             while True:
                 try:
-                    stream = await listener.accept()
+                    client, _ = listening.accept()
+                except BlockingIOError:
+                    await anyio.wait_readable(listening)
+                    continue
                 except OSError as exc:  # e.g. EMFILE: keep serving the clients we have
                     _log.warning("control socket: accept failed: %s", exc)
                     await anyio.sleep(0.1)  # not a synchronisation: a pause before retrying
                     continue
-                task_group.start_soon(self._serve_client, stream)
+                client.setblocking(False)
+                task_group.start_soon(self._serve_client, client)
 
-    async def _serve_client(self, stream: anyio.abc.SocketStream) -> None:
+    async def _serve_client(self, client: socket.socket) -> None:
         self._clients += 1
         try:
-            async with stream:
-                await self._converse(stream)
+            with client:
+                await self._converse(client)
         except Exception as exc:  # noqa: BLE001 (one client's trouble is not the tree's)
             _log.debug("control socket: client dropped: %r", exc)
         finally:
             self._clients -= 1
 
-    async def _converse(self, stream: anyio.abc.SocketStream) -> None:
-        raw = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-        refusal = peer_refusal(raw, self._uid)
+    async def _converse(self, client: socket.socket) -> None:
+        stream = _Connection(client)
+        refusal = peer_refusal(client, self._uid)
         if refusal is None and self._clients > self._max_clients:
             refusal = f"too many clients (at most {self._max_clients} at once); try again"
         if refusal is not None:
             _log.warning("control socket: client refused: %s", refusal)
             await _send(stream, _error(refusal))
+            await _hang_up(stream)
             return
         reader = BufferedByteReceiveStream(stream)
         while True:
@@ -381,7 +398,7 @@ class ControlServer:
                 return
 
     async def _read_line(
-        self, reader: BufferedByteReceiveStream, stream: anyio.abc.SocketStream
+        self, reader: BufferedByteReceiveStream, stream: _Connection
     ) -> bytes | None:
         """The next request line; None once the connection is to be closed."""
         problem: str
@@ -395,16 +412,74 @@ class ControlServer:
         except (anyio.IncompleteRead, anyio.EndOfStream):
             return None  # the client is gone (a last line without newline is dropped)
         await _send(stream, _error(problem))
+        await _hang_up(stream)
         return None
+
+
+async def _hang_up(stream: _Connection) -> None:
+    """End a conversation we refuse so that the client reads our error reply: closing with
+    its unread bytes still queued would reset the connection and destroy the reply in
+    flight. So: no more writes, then discard what it sends (bounded) until it hangs up."""
+    discarded = 0
+    with anyio.move_on_after(LINGER):
+        try:
+            await stream.send_eof()
+            while discarded < LINGER_BYTES:
+                discarded += len(await stream.receive())
+        except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+            return
+
+
+@final
+class _Connection(anyio.abc.ByteStream):
+    """One client's socket, read and written through ``anyio.wait_readable``/``wait_writable``.
+
+    Not through anyio's socket streams and listener: on asyncio (anyio 4.16) a ``receive()``
+    or ``accept()`` cancelled in the loop iteration in which its socket became ready has its
+    future completed after the cancel, and the loop logs ``InvalidStateError`` (a client that
+    connects or writes just as the run ends would do it). ``wait_readable`` tolerates that.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        await anyio.lowlevel.checkpoint()
+        while True:
+            try:
+                data = self._sock.recv(max_bytes)
+            except BlockingIOError:
+                await anyio.wait_readable(self._sock)
+                continue
+            except OSError as exc:  # e.g. ECONNRESET
+                raise anyio.BrokenResourceError from exc
+            if not data:
+                raise anyio.EndOfStream
+            return data
+
+    async def send(self, item: bytes) -> None:
+        await anyio.lowlevel.checkpoint()
+        view = memoryview(item)
+        while view:
+            try:
+                view = view[self._sock.send(view) :]
+            except BlockingIOError:
+                await anyio.wait_writable(self._sock)
+            except OSError as exc:  # e.g. EPIPE: the client is gone
+                raise anyio.BrokenResourceError from exc
+
+    async def send_eof(self) -> None:
+        self._sock.shutdown(socket.SHUT_WR)
+
+    async def aclose(self) -> None:
+        """Nothing: `ControlServer` owns the socket and closes it."""
 
 
 def _is_shutdown(reply: dict[str, object]) -> bool:
     return reply.get("cmd") == "shutdown" and reply.get("ok") is True
 
 
-async def _send(
-    stream: anyio.abc.SocketStream, reply: dict[str, object], *, shielded: bool = False
-) -> bool:
+async def _send(stream: _Connection, reply: dict[str, object], *, shielded: bool = False) -> bool:
     """Send one reply line; False when the client did not take it in time.
 
     The reply to ``shutdown`` is shielded (within the same deadline): the shutdown it began
@@ -420,11 +495,9 @@ async def start_with_control(
     sup: Supervisor, sock: socket.socket, *, handle_signals: bool
 ) -> SupervisorReport:
     """Run *sup* as ``start()`` does, serving the control socket *sock* beside it."""
-    listener = await anyio.abc.SocketListener.from_socket(sock)
-    async with listener:
-        with attached_run(sup) as (run, handle):
-            server = ControlServer(handle)
-            return await run_beside(
-                functools.partial(drive, run, handle, handle_signals=handle_signals),
-                functools.partial(server.serve, listener),
-            )
+    with attached_run(sup) as (run, handle):
+        server = ControlServer(handle)
+        return await run_beside(
+            functools.partial(drive, run, handle, handle_signals=handle_signals),
+            functools.partial(server.serve, sock),
+        )
