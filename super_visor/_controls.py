@@ -128,8 +128,8 @@ class SupervisorControls:
     def inject_failure(self, path: str, error: BaseException, *, _by: str = "API") -> None:
         """Make the current run of the proc at *path* raise *error*, wherever it waits, as
         if it had raised it itself: its outcome is ``failed`` with *error*, and its restart
-        policy applies. For tests and drills; a nested supervisor fails with *error* (its
-        procs are stopped as when it fails).
+        policy applies. For tests and drills. A nested supervisor first stops its procs
+        (in reverse, each with its grace), then fails with *error*.
 
         Raises:
             KeyError: no proc has this path.

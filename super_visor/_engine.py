@@ -53,6 +53,8 @@ __all__ = ("SupervisorRun",)
 class SupervisorRun:
     """The runtime of one supervisor for one ``start()`` (or one run as a nested proc)."""
 
+    operator: Operator
+
     def __init__(
         self,
         path: str,
@@ -96,9 +98,7 @@ class SupervisorRun:
         self._stop_cuts = StopCuts()
         self._restarter = Restarter(self)
         self._dynamic = DynamicChildren(self, self._restarter, self._by_name)
-        self.operator: Operator = Operator(
-            self, self._restarter, self._dynamic, self._by_name, child_spec
-        )
+        self.operator = Operator(self, self._restarter, self._dynamic, self._by_name, child_spec)
 
     # ----------------------------------------------------------------- the whole run
 
@@ -202,10 +202,8 @@ class SupervisorRun:
         return tuple(slot.outcome() for slot in self.all_slots())
 
     def live_slots(self) -> Iterator[Slot]:
-        """Every proc whose task may still run, depth-first, nested supervisors included.
-
-        Iterative, so a tree nested thousands of levels deep needs no frame per level.
-        """
+        """Every proc whose task may still run, depth-first, nested supervisors included
+        (iterative: a tree nested thousands of levels deep needs no frame per level)."""
         stack = [iter(self.all_slots())]
         while stack:
             slot = next(stack[-1], None)

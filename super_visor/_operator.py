@@ -149,9 +149,10 @@ class Operator:
         self._announce(slot, f"failure {error!r}", by)
         if attempt.injected is None:  # the first one stands
             attempt.injected = error
-        if attempt.nested is not None:  # its procs are stopped as when it fails
+        if attempt.nested is not None:  # it stops its procs in reverse, then fails
             attempt.token.cancel(f"failure injected by {by}")
-        attempt.task.cancel()
+        else:
+            attempt.task.cancel()
 
     async def start_child(self, spec: ProcSpec) -> object:
         """Start a dynamic child; return its ready value or raise why it did not start."""
