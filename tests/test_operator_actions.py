@@ -310,8 +310,8 @@ async def test_start_child_under_a_plain_proc_is_refused() -> None:
 async def test_at_shutdown_dynamic_children_stop_newest_first_then_static_in_reverse() -> None:
     log: list[str] = []
     inner = SupervisorBuilder("inner").add_proc(Recorder("i1", log)).add_proc(Recorder("i2", log))
-    sup = SupervisorBuilder("app").add_proc(Recorder("s1", log)).add_proc(inner)
-    sup = sup.add_proc(Recorder("s2", log)).build()
+    builder = SupervisorBuilder("app").add_proc(Recorder("s1", log)).add_proc(inner)
+    sup = builder.add_proc(Recorder("s2", log)).build()
     async with sup.running() as handle:
         await handle.start_child(Recorder("d1", log))
         await handle.start_child(Recorder("d2", log))
@@ -393,8 +393,8 @@ async def test_abort_during_the_shutdown_skips_the_rest_of_the_grace() -> None:
 
 async def test_abort_of_a_running_proc_forces_it_now_and_parks_it() -> None:
     log: list[str] = []
-    sup = SupervisorBuilder("app").add_proc(Stubborn("s", log), grace=60)
-    sup = sup.add_proc(Recorder("web", [])).build()
+    builder = SupervisorBuilder("app").add_proc(Stubborn("s", log), grace=60)
+    sup = builder.add_proc(Recorder("web", [])).build()
     async with sup.running() as handle:
         handle.abort("s")
         await anyio.wait_all_tasks_blocked()
@@ -423,8 +423,8 @@ async def test_inject_failure_restarts_a_permanent_or_transient_proc(policy: Res
 
 async def test_inject_failure_ends_a_temporary_proc_failed_with_that_error() -> None:
     worker = Worker("w", [])
-    sup = SupervisorBuilder("app").add_proc(worker, restart=Restart.TEMPORARY)
-    sup = sup.add_proc(Recorder("db", [])).build()
+    builder = SupervisorBuilder("app").add_proc(worker, restart=Restart.TEMPORARY)
+    sup = builder.add_proc(Recorder("db", [])).build()
     error = Boom("injected")
 
     async def body(handle: RunHandle) -> None:
@@ -451,8 +451,8 @@ async def test_inject_failure_reaches_a_proc_that_swallows_the_cancellation() ->
             return "carried on"
         return "unreachable"
 
-    sup = SupervisorBuilder("app").add_proc(swallows, restart=Restart.TEMPORARY)
-    sup = sup.add_proc(Recorder("db", [])).build()
+    builder = SupervisorBuilder("app").add_proc(swallows, restart=Restart.TEMPORARY)
+    sup = builder.add_proc(Recorder("db", [])).build()
     with pytest.raises(SupervisorError) as caught:
         await _run(sup, lambda handle: _inject(handle, "swallows", Boom("injected")))
 
@@ -463,8 +463,8 @@ async def test_inject_failure_reaches_a_proc_that_swallows_the_cancellation() ->
 async def test_inject_failure_into_a_nested_supervisor_fails_it_with_that_error() -> None:
     log: list[str] = []
     inner = SupervisorBuilder("inner").add_proc(Recorder("i1", log))
-    sup = SupervisorBuilder("app").add_proc(inner, restart=Restart.TEMPORARY)
-    sup = sup.add_proc(Recorder("db", [])).build()
+    builder = SupervisorBuilder("app").add_proc(inner, restart=Restart.TEMPORARY)
+    sup = builder.add_proc(Recorder("db", [])).build()
     error = Boom("injected")
     with pytest.raises(SupervisorError) as caught:
         await _run(sup, lambda handle: _inject(handle, "inner", error))
