@@ -146,7 +146,7 @@ class Operator:
                 f"{slot.state.value}); inject it while the proc runs"
             )
             raise RuntimeError(msg)
-        self._announce(slot, f"failure {error!r}", by)
+        self._announce(slot, f"failure injection ({error!r})", by)
         if attempt.injected is None:  # the first one stands
             attempt.injected = error
         if attempt.nested is not None:  # it stops its procs in reverse, then fails
