@@ -125,6 +125,21 @@ EXPECTED: dict[str, list[str]] = {
         "db: closed",
         "start() raised KeyboardInterrupt; failed",
     ],
+    "17_control.py": [
+        "dispatcher: started app/pipeline/job-1",
+        "event: app/db: stop requested by API",
+        "db: closed (stopped by API)",
+        "db is stopped; the app runs on: True",
+        "event: app/db: start requested by API",
+        "db restarts: 0",
+        "event: app/stubborn: abort requested by API",
+        "stubborn is forced",
+        "pipeline/job-1 running: True",
+        "event: app/pipeline: failure injection (RuntimeError('drill')) requested by API",
+        "pipeline restarts: 1",
+        "  app/stubborn: FORCED",
+        "  app/pipeline/job-1: STOPPED",
+    ],
 }
 
 DEMO_STARTS = [
