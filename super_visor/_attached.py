@@ -39,7 +39,7 @@ def attached_run(sup: Supervisor) -> Iterator[tuple[SupervisorRun, RunHandle]]:
     """
     run = sup._begin()
     try:
-        yield run, RunHandle(run, sup._child_spec)
+        yield run, RunHandle(run)
     finally:
         sup._active = False
 

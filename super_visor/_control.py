@@ -289,28 +289,27 @@ async def _status(handle: RunHandle, request: dict[str, object]) -> dict[str, ob
     return {"status": status_reply(handle.status())}
 
 
-def _action(name: str) -> Callable[[RunHandle, dict[str, object]], Awaitable[dict[str, object]]]:
-    """stop/start/restart: the handle's method of that name, for the requester "socket"."""
+async def _stop(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
+    path = _path_of(handle, request)
+    outcome = await handle.stop(path, _by=REQUESTER)
+    return {**_state_after(handle, path), "outcome": outcome.status.value}
 
-    async def act(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
-        path = _path_of(handle, request)
-        method = getattr(handle, name, None)
-        if method is None:
-            msg = f"this version of super_visor cannot {name} a proc"
-            raise RuntimeError(msg)
-        await method(path, _by=REQUESTER)
-        return _state_after(handle, path)
 
-    return act
+async def _start(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
+    path = _path_of(handle, request)
+    await handle.start(path, _by=REQUESTER)
+    return _state_after(handle, path)
+
+
+async def _restart(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
+    path = _path_of(handle, request)
+    await handle.restart(path, _by=REQUESTER)
+    return _state_after(handle, path)
 
 
 async def _abort(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
     path = _path_of(handle, request)
-    method = getattr(handle, "abort", None)
-    if method is None:
-        msg = "this version of super_visor cannot abort a proc"
-        raise RuntimeError(msg)
-    method(path, _by=REQUESTER)
+    handle.abort(path, _by=REQUESTER)
     return _state_after(handle, path)
 
 
@@ -325,9 +324,9 @@ async def _shutdown(handle: RunHandle, request: dict[str, object]) -> dict[str, 
 #: Each command's implementation: (handle, request) -> the reply's fields beyond "ok".
 _COMMANDS: dict[str, Callable[[RunHandle, dict[str, object]], Awaitable[dict[str, object]]]] = {
     "status": _status,
-    "stop": _action("stop"),
-    "start": _action("start"),
-    "restart": _action("restart"),
+    "stop": _stop,
+    "start": _start,
+    "restart": _restart,
     "abort": _abort,
     "shutdown": _shutdown,
 }

@@ -26,8 +26,6 @@ from typing import TYPE_CHECKING, Final
 
 import pytest
 
-from super_visor import RunHandle
-
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -36,10 +34,6 @@ ROOT: Final = Path(__file__).parent.parent
 TIMEOUT: Final = 20.0
 
 BACKENDS = pytest.mark.parametrize("backend", ["asyncio", "trio"])
-#: Operator actions come from the ctl-engine branch; until it is merged they are refused.
-NEEDS_ACTIONS = pytest.mark.skipif(
-    not hasattr(RunHandle, "stop"), reason="RunHandle.stop/start/restart/abort not built yet"
-)
 
 
 class App:
@@ -230,7 +224,6 @@ def test_ctl_checks_its_arguments(sock_dir: Path) -> None:
         assert "usage: super-visor ctl SOCK" in result.stderr
 
 
-@NEEDS_ACTIONS
 @BACKENDS
 def test_stop_start_restart_a_nested_proc(sock_dir: Path, backend: str) -> None:
     with running_app(sock_dir, backend) as app:
@@ -255,7 +248,6 @@ def test_stop_start_restart_a_nested_proc(sock_dir: Path, backend: str) -> None:
         assert consumer["restarts"] == 0  # operator actions are not restarts
 
 
-@NEEDS_ACTIONS
 @BACKENDS
 def test_abort_forces_a_proc_that_ignores_its_token(sock_dir: Path, backend: str) -> None:
     with running_app(sock_dir, backend, "stubborn") as app:
