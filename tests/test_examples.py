@@ -125,6 +125,15 @@ EXPECTED: dict[str, list[str]] = {
         "db: closed",
         "start() raised KeyboardInterrupt; failed",
     ],
+    "18_control_socket.py": [
+        "$ super-visor ctl app.sock status",
+        "app: running, ready",
+        "$ super-visor ctl app.sock restart pipeline/consumer",
+        "restart app/pipeline/consumer: done, now running",
+        "(exit 1: super-visor ctl: app: no proc 'pipeline/nope'; its procs are: db, pipeline, "
+        "operator)",
+        "shutdown begun: shutdown requested through the control socket",
+    ],
     "17_control.py": [
         "dispatcher: started app/pipeline/job-1",
         "event: app/db: stop requested by API",
