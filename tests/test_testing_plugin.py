@@ -36,7 +36,9 @@ def anyio_backend(request):
 
 @pytest.fixture
 def commands():
-    return anyio.create_memory_object_stream[str](10)
+    send, receive = anyio.create_memory_object_stream[str](10)
+    with send, receive:
+        yield send, receive
 
 
 def worker_for(receive):
@@ -99,7 +101,7 @@ async def test_a_failed_tree_fails_the_test(supervisor_handle, commands):
 def test_the_plugin_runs_the_fixtures_on_both_backends(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_inner=INNER)
     started = time.monotonic()
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-v", "-W", "error")
     result.assert_outcomes(passed=6, errors=2)
     for backend in ("asyncio", "trio"):
         result.stdout.fnmatch_lines(
