@@ -149,8 +149,11 @@ def _clear_stale(path: str) -> None:
             "choose another path, or remove that file if it is yours to remove",
         )
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)  # a live server with a full backlog would block a plain connect
     try:
         probe.connect(path)
+    except TimeoutError:
+        pass  # someone listens, too busy to accept: in use
     except OSError as exc:
         if exc.errno != errno.ECONNREFUSED:
             raise ConfigError(
@@ -495,6 +498,7 @@ async def start_with_control(
 ) -> SupervisorReport:
     """Run *sup* as ``start()`` does, serving the control socket *sock* beside it."""
     with attached_run(sup) as (run, handle):
+        _log.info("control socket: listening on %s", sock.getsockname())
         server = ControlServer(handle)
         return await run_beside(
             functools.partial(drive, run, handle, handle_signals=handle_signals),

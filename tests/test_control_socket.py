@@ -90,15 +90,29 @@ def sock_dir() -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def running_app(sock_dir: Path, backend: str, variant: str = "") -> Iterator[App]:
-    """The app, started and ready (its root's ``ready`` line printed); killed at the end."""
+def running_app(
+    sock_dir: Path,
+    backend: str,
+    variant: str = "",
+    *,
+    command: list[str] | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[App]:
+    """The app, started and ready (its root's ``ready`` line printed); killed at the end.
+
+    By default ``tests/control_app.py`` passes the socket to ``run()`` in code; *command*
+    starts it another way (the CLI), with *env* added to the environment.
+    """
     sock = sock_dir / "ctl.sock"
     args = [sys.executable, "-m", "tests.control_app", str(sock), backend]
+    if variant:
+        args.append(variant)
     proc = subprocess.Popen(
-        [*args, variant] if variant else args,
+        args if command is None else command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         cwd=ROOT,
+        env=None if env is None else {**os.environ, **env},
     )
     app = App(proc, sock)
     try:
@@ -291,6 +305,34 @@ def test_socket_is_removed_after_a_forced_stop(sock_dir: Path, backend: str) -> 
         code, stderr = app.wait_exit()
         assert code == 128 + signal.SIGINT, stderr
         assert not app.sock.exists()
+
+
+@BACKENDS
+def test_the_cli_opens_the_socket_with_control(sock_dir: Path, backend: str) -> None:
+    sock = sock_dir / "ctl.sock"
+    command = [sys.executable, "-m", "super_visor", "run", "tests.control_app:build"]
+    command += ["--env-file", "none", "--backend", backend, "--control", str(sock)]
+    with running_app(sock_dir, backend, command=command) as app:
+        assert stat.S_IMODE(os.stat(sock).st_mode) == 0o600
+        assert app.ctl("status").stdout.startswith("app: running, ready")
+        assert app.ctl("shutdown").returncode == 0
+        code, stderr = app.wait_exit()
+        assert code == 0, stderr
+        assert f"control socket: listening on {sock}" in stderr
+        assert not sock.exists()
+
+
+def test_the_environment_opens_the_socket_and_beats_the_code(sock_dir: Path) -> None:
+    """``SUPER_VISOR_CONTROL`` wins over ``run(control=...)``: the operator's word."""
+    chosen = sock_dir / "env.sock"
+    env = {"SUPER_VISOR_CONTROL": str(chosen)}
+    with running_app(sock_dir, "asyncio", env=env) as app:
+        assert not app.sock.exists()  # the path given in code is not used
+        app.sock = chosen
+        assert app.ctl("status").returncode == 0
+        assert app.ctl("shutdown").returncode == 0
+        assert app.wait_exit()[0] == 0
+        assert not chosen.exists()
 
 
 def _run_app_expecting_refusal(sock: Path) -> subprocess.CompletedProcess[str]:
