@@ -552,3 +552,18 @@ async def _run(sup: Supervisor, body: Callable[[RunHandle], Awaitable[None]]) ->
 async def _inject(handle: RunHandle, path: str, error: BaseException) -> None:
     handle.inject_failure(path, error)
     await anyio.wait_all_tasks_blocked()
+
+
+async def test_restart_does_not_start_the_proc_again_once_a_shutdown_began() -> None:
+    async def asks_on_stop(token: CancellationToken) -> None:
+        await token.wait()
+        token.request_shutdown("maintenance")  # while its restart stops it
+
+    sup = SupervisorBuilder("app").add_proc(asks_on_stop).add_proc(Recorder("web", [])).build()
+
+    async def body(handle: RunHandle) -> None:
+        with pytest.raises(RuntimeError, match="is shutting down"):
+            await handle.restart("asks_on_stop")
+        await handle.wait_stopped()
+
+    await _run(sup, body)
