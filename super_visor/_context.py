@@ -1,5 +1,5 @@
 """RunContext: what the parts of a supervisor run (start-up, shutdown, restarts, dynamic
-children, the proc task) need from the run that coordinates them.
+children, operator actions, the proc task) need from the run that coordinates them.
 
 A Protocol rather than an import of ``_engine``: the parts sit below the coordinator and
 never import it, so imports point one way (trio's ``Runner`` holds its parts the same way).

@@ -104,12 +104,7 @@ class Operator:
     async def start(self, slot: Slot, by: str) -> object:
         """Start *slot* again (it is stopped or ended); return its ready value."""
         self._refuse_when("start", slot, RunPhase.STOPPING, RunPhase.STOPPED)
-        if slot.live or slot.state is ProcState.RESTARTING:
-            msg = (
-                f"{slot.path}: cannot start it, it is {slot.state.value}; start() starts a "
-                "stopped proc: use restart() to stop it and start it again"
-            )
-            raise RuntimeError(msg)
+        _refuse_running(slot, "use restart() to stop it and start it again")
         self._announce(slot, "start", by)
         return await self._start(slot)
 
@@ -118,6 +113,7 @@ class Operator:
         self._refuse_when("restart", slot, RunPhase.STOPPING, RunPhase.STOPPED)
         self._announce(slot, "restart", by)
         await self._stop_in_place(slot, f"restarted by {by}")
+        _refuse_running(slot, "it survived its stop (abandoned?)")
         return await self._start(slot)
 
     def abort(self, slot: Slot, by: str) -> None:
@@ -185,6 +181,7 @@ class Operator:
     async def _start(self, slot: Slot) -> object:
         """Start *slot* as at start-up (gating rules apply); not a restart."""
         ctx = self._ctx
+        self._refuse_when("start", slot, RunPhase.STOPPING, RunPhase.STOPPED)  # after a stop
         slot.forget_run()
         await start_slot(ctx, slot, by_operator=True)
         if failed_to_start(slot):
@@ -218,3 +215,10 @@ class Operator:
     def _announce(self, slot: Slot, action: str, by: str) -> None:
         detail = f"{action} requested by {by}"
         self._ctx.hub.emit(EventKind.CONTROL, slot.path, restarts=slot.restarts, detail=detail)
+
+
+def _refuse_running(slot: Slot, fix: str) -> None:
+    """Raise `RuntimeError` when *slot* runs or waits for its restart: it cannot start."""
+    if slot.live or slot.state is ProcState.RESTARTING:
+        msg = f"{slot.path}: cannot start it, it is {slot.state.value}; {fix}"
+        raise RuntimeError(msg)

@@ -7,6 +7,8 @@ recorded too and then propagates.
 
 The task's own cancel scope (anyio >= 4.16 gives every task handle one) is the proc's: the
 shutdown forces a proc by cancelling its task, so no scope of our own is needed per proc.
+``handle.inject_failure()`` cancels it the same way, wherever the proc waits; the run then
+ends with the injected error instead of the cancellation (or of whatever the proc returned).
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 from super_visor import (
+    Backoff,
     CancellationToken,
     Event,
     EventKind,
@@ -29,6 +30,7 @@ from super_visor import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+from .clock import ManualClock, with_clock
 from .fakes import Boom, Gate, Recorder, Stubborn, Worker, trio_worker_thread
 
 __all__ = ("trio_worker_thread",)
@@ -552,3 +554,46 @@ async def _run(sup: Supervisor, body: Callable[[RunHandle], Awaitable[None]]) ->
 async def _inject(handle: RunHandle, path: str, error: BaseException) -> None:
     handle.inject_failure(path, error)
     await anyio.wait_all_tasks_blocked()
+
+
+async def test_restart_does_not_start_the_proc_again_once_a_shutdown_began() -> None:
+    async def asks_on_stop(token: CancellationToken) -> None:
+        await token.wait()
+        token.request_shutdown("maintenance")  # while its restart stops it
+
+    sup = SupervisorBuilder("app").add_proc(asks_on_stop).add_proc(Recorder("web", [])).build()
+
+    async def body(handle: RunHandle) -> None:
+        with pytest.raises(RuntimeError, match="is shutting down"):
+            await handle.restart("asks_on_stop")
+        await handle.wait_stopped()
+
+    await _run(sup, body)
+
+
+@pytest.mark.parametrize("action", ["stop", "abort"])
+async def test_a_proc_stopped_in_its_backoff_is_not_restarted(action: str) -> None:
+    log: list[str] = []
+    worker = Worker("w", log)
+    clock = ManualClock()
+    builder = SupervisorBuilder("app").add_proc(Recorder("db", []))
+    builder = builder.add_proc(worker, restart=Restart.PERMANENT, backoff=Backoff(initial=1.0))
+    sup = with_clock(builder.build(), clock)
+    errors: list[BaseException] = []
+
+    async def body(handle: RunHandle) -> None:
+        worker.crash(error := Boom("crash"))
+        errors.append(error)
+        await clock.wait_sleeper()  # its backoff began
+        if action == "stop":
+            await handle.stop("w")
+        else:
+            handle.abort("w")
+        clock.advance(10)
+        await anyio.wait_all_tasks_blocked()
+        assert worker.runs == 1
+        assert handle.status()["w"].state is RunState.FAILED  # its last run stands
+        await handle.start("w")
+        assert worker.runs == 2
+
+    await _run(sup, body)
