@@ -9,9 +9,8 @@ refused: we fail closed). There is no other authentication: whoever runs as our 
 stop, start, restart and abort any proc and shut the tree down, which that user could do
 with ``kill`` anyway. root is not let in either, unless the tree itself runs as root.
 
-The protocol is one JSON object per line each way: ``{"cmd": "status"}``, ``{"cmd": "stop",
-"path": "pipeline/consumer"}``, ..., answered by ``{"ok": true, ...}`` or ``{"ok": false,
-"error": "..."}``. Nothing a client sends can disturb the tree: each client is served in its
+The protocol is one JSON object per line each way (``_control_protocol``); this module is
+the transport. Nothing a client sends can disturb the tree: each client is served in its
 own task, with a bounded line (`MAX_LINE`), a deadline per request line (`READ_TIMEOUT`),
 a deadline per reply, and a bounded number of clients at once; every exception a request
 raises is caught and answered. A client that sends nothing, or half a line, holds up only its
@@ -43,16 +42,16 @@ import anyio.lowlevel
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ._attached import attached_run, drive
+from ._control_protocol import answer, error_reply
 from ._errors import ConfigError
 from ._events import get_logger
 from ._taskgroups import run_beside
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Iterator
 
     from ._handle import RunHandle
     from ._outcome import SupervisorReport
-    from ._status import TreeStatus
     from ._supervisor import Supervisor
 
 __all__ = (
@@ -60,12 +59,10 @@ __all__ = (
     "MAX_LINE",
     "READ_TIMEOUT",
     "ControlServer",
-    "answer",
     "bound_control_socket",
     "peer_refusal",
     "peer_uid",
     "start_with_control",
-    "status_reply",
 )
 
 #: The longest request line accepted, in bytes; a longer one is answered and the connection
@@ -82,9 +79,6 @@ LINGER: Final = 1.0
 LINGER_BYTES: Final = 4 * MAX_LINE
 #: The permissions of the socket file: its owner only.
 SOCKET_MODE: Final = 0o600
-
-#: The name operator actions carry in events and logs when they came through the socket.
-REQUESTER: Final = "socket"
 
 _log = get_logger("super_visor.control")
 
@@ -198,143 +192,6 @@ def peer_refusal(sock: socket.socket, expected_uid: int) -> str | None:
     return None
 
 
-async def answer(handle: RunHandle, line: bytes) -> dict[str, object] | None:
-    """The reply to one request line; None for a blank line (ignored, no reply).
-
-    Never raises an `Exception`: whatever a request provokes is the error of its reply.
-    """
-    if not line.strip():
-        return None
-    try:
-        request = json.loads(line)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
-        return _error(f"malformed request: not one JSON object per line ({exc})")
-    if not isinstance(request, dict):
-        return _error('malformed request: expected a JSON object such as {"cmd": "status"}')
-    reply = await _carry_out(handle, request)
-    if "id" in request:
-        reply["id"] = request["id"]
-    return reply
-
-
-async def _carry_out(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
-    cmd = request.get("cmd")
-    command = _COMMANDS.get(cmd) if isinstance(cmd, str) else None
-    if command is None:
-        known = ", ".join(_COMMANDS)
-        return _error(f"unknown command {cmd!r}; the commands are: {known}")
-    try:
-        fields = await command(handle, request)
-    except (KeyError, _BadRequest) as exc:  # e.g. an unknown path: the message lists the procs
-        return _error(str(exc.args[0]) if exc.args else repr(exc))
-    except Exception as exc:  # noqa: BLE001 (every failure of a request is its reply)
-        return _error(f"{cmd} failed: {type(exc).__name__}: {exc}")
-    return {"ok": True, "cmd": cmd, **fields}
-
-
-class _BadRequest(Exception):
-    """A request that cannot be carried out as sent (its message is the reply's error)."""
-
-
-def _error(message: str) -> dict[str, object]:
-    return {"ok": False, "error": message}
-
-
-def _path_of(handle: RunHandle, request: dict[str, object]) -> str:
-    """The request's proc path, checked: `KeyError` (listing the procs) when there is none."""
-    path = request.get("path")
-    if not isinstance(path, str) or not path:
-        msg = f'{request.get("cmd")} needs "path": the proc\'s path, e.g. "pipeline/consumer"'
-        raise _BadRequest(msg)
-    handle.is_running(path)
-    return path
-
-
-def status_reply(status: TreeStatus) -> dict[str, object]:
-    """A `TreeStatus` as JSON: every proc in one flat list, depth first, with its depth
-    (flat, so a tree nested thousands of levels deep still serialises without recursion)."""
-    procs: list[dict[str, object]] = []
-    stack = [(0, proc) for proc in reversed(status.procs)]
-    while stack:
-        depth, proc = stack.pop()
-        procs.append(
-            {
-                "path": proc.path,
-                "name": proc.name,
-                "depth": depth,
-                "state": str(proc.state),
-                "ready": proc.ready,
-                "restarts": proc.restarts,
-                "started_at": proc.started_at,
-                "dynamic": proc.dynamic,
-            }
-        )
-        stack.extend((depth + 1, child) for child in reversed(proc.children))
-    return {
-        "name": status.name,
-        "state": str(status.state),
-        "ready": status.ready,
-        "restart_limit_reached": status.restart_limit_reached,
-        "procs": procs,
-    }
-
-
-def _state_after(handle: RunHandle, path: str) -> dict[str, object]:
-    """The proc's path and state once an action is done (a stopped dynamic child is gone)."""
-    try:
-        proc = handle.status()[path]
-    except KeyError:
-        return {"path": path, "state": None}
-    return {"path": proc.path, "state": str(proc.state)}
-
-
-async def _status(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
-    return {"status": status_reply(handle.status())}
-
-
-async def _stop(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
-    path = _path_of(handle, request)
-    outcome = await handle.stop(path, _by=REQUESTER)
-    return {**_state_after(handle, path), "outcome": outcome.status.value}
-
-
-async def _start(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
-    path = _path_of(handle, request)
-    await handle.start(path, _by=REQUESTER)
-    return _state_after(handle, path)
-
-
-async def _restart(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
-    path = _path_of(handle, request)
-    await handle.restart(path, _by=REQUESTER)
-    return _state_after(handle, path)
-
-
-async def _abort(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
-    path = _path_of(handle, request)
-    handle.abort(path, _by=REQUESTER)
-    return _state_after(handle, path)
-
-
-async def _shutdown(handle: RunHandle, request: dict[str, object]) -> dict[str, object]:
-    reason = request.get("reason")
-    if not isinstance(reason, str) or not reason:
-        reason = "shutdown requested through the control socket"
-    handle.shutdown(reason)
-    return {"reason": reason}
-
-
-#: Each command's implementation: (handle, request) -> the reply's fields beyond "ok".
-_COMMANDS: dict[str, Callable[[RunHandle, dict[str, object]], Awaitable[dict[str, object]]]] = {
-    "status": _status,
-    "stop": _stop,
-    "start": _start,
-    "restart": _restart,
-    "abort": _abort,
-    "shutdown": _shutdown,
-}
-
-
 class ControlServer:
     """Serves the control socket's clients for one run, each in its own task."""
 
@@ -387,7 +244,7 @@ class ControlServer:
             refusal = f"too many clients (at most {self._max_clients} at once); try again"
         if refusal is not None:
             _log.warning("control socket: client refused: %s", refusal)
-            await _send(stream, _error(refusal))
+            await _send(stream, error_reply(refusal))
             await _hang_up(stream)
             return
         reader = BufferedByteReceiveStream(stream)
@@ -413,7 +270,7 @@ class ControlServer:
             problem = f"request line longer than {MAX_LINE} bytes; closing"
         except (anyio.IncompleteRead, anyio.EndOfStream):
             return None  # the client is gone (a last line without newline is dropped)
-        await _send(stream, _error(problem))
+        await _send(stream, error_reply(problem))
         await _hang_up(stream)
         return None
 

@@ -22,11 +22,11 @@ from super_visor import CancellationToken, SupervisorBuilder
 from super_visor._control import (
     MAX_LINE,
     ControlServer,
-    answer,
     bound_control_socket,
     peer_refusal,
     peer_uid,
 )
+from super_visor._control_protocol import answer
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
