@@ -116,7 +116,8 @@ class VirtualClock:
                 while not wake.is_set():
                     await anyio.wait_all_tasks_blocked()
                     if self._waits:
-                        self.advance(min(deadline for deadline, _ in self._waits) - self._now)
+                        earliest = min(deadline for deadline, _ in self._waits)
+                        self.advance(max(0.0, earliest - self._now))
             finally:
                 self._driving = False
                 self._ring()
