@@ -1,4 +1,4 @@
-"""The ``super-visor`` command (also ``python -m super_visor``): run, check, tree, plan.
+"""The ``super-visor`` command (also ``python -m super_visor``): run, check, tree, plan, ctl.
 
 argparse, from the standard library, because the CLI is four subcommands with a handful of
 flags: click and typer are in the package lists, but either would add a dependency (and
@@ -8,7 +8,7 @@ import time) to every installation for no feature we need. ``BooleanOptionalActi
 
 Like `run()`, this module may decide the process's fate and write to stdout: ``check``,
 ``tree`` and ``plan`` print their answer there (so it can be piped); errors and the report of
-``run`` go to stderr.
+``run`` go to stderr. ``ctl`` (a running tree's control socket) lives in ``_ctl``.
 """
 
 from __future__ import annotations
