@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from ._builder import SupervisorBuilder as SupervisorBuilder
+from ._controls import SupervisorControls as SupervisorControls
 from ._errors import ConfigError as ConfigError
 from ._errors import RestartLimitExceeded as RestartLimitExceeded
 from ._errors import StartupError as StartupError
@@ -65,6 +66,7 @@ __all__ = (
     "Strategy",
     "Supervisor",
     "SupervisorBuilder",
+    "SupervisorControls",
     "SupervisorError",
     "SupervisorReport",
     "SupportsRunProc",

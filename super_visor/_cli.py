@@ -1,4 +1,4 @@
-"""The ``super-visor`` command (also ``python -m super_visor``): run, check, tree, plan.
+"""The ``super-visor`` command (also ``python -m super_visor``): run, check, tree, plan, ctl.
 
 argparse, from the standard library, because the CLI is four subcommands with a handful of
 flags: click and typer are in the package lists, but either would add a dependency (and
@@ -8,7 +8,7 @@ import time) to every installation for no feature we need. ``BooleanOptionalActi
 
 Like `run()`, this module may decide the process's fate and write to stdout: ``check``,
 ``tree`` and ``plan`` print their answer there (so it can be piped); errors and the report of
-``run`` go to stderr.
+``run`` go to stderr. ``ctl`` (a running tree's control socket) lives in ``_ctl``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from . import __version__
 from ._builder import SupervisorBuilder
+from ._ctl import add_ctl_parser, ctl_command
 from ._errors import ConfigError
 from ._plan import format_k8s, format_plan, format_systemd, format_tree
 from ._run import EXIT_CONFIG_ERROR, prepare, run_prepared
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
-        code = _command(args)
+        code = ctl_command(args) if args.command == "ctl" else _command(args)
         sys.stdout.flush()
     except BrokenPipeError:
         _drop_stdout()
@@ -232,6 +233,8 @@ def _flags(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
     if args.console_flag is not None:
         flag = "--console" if args.console_flag else "--no-console"
         flags["SUPER_VISOR_CONSOLE"] = ("on" if args.console_flag else "off", flag)
+    if getattr(args, "control", None) is not None:  # only `run` has --control
+        flags["SUPER_VISOR_CONTROL"] = (args.control, "--control")
     return flags
 
 
@@ -259,6 +262,12 @@ def _parser() -> argparse.ArgumentParser:
         _add_common_arguments(command)
         if name == "run":
             command.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+            command.add_argument(
+                "--control",
+                metavar="PATH",
+                help="serve a control socket at PATH for `super-visor ctl` (mode 0600, same "
+                "user only; also SUPER_VISOR_CONTROL)",
+            )
         if name == "plan":
             command.add_argument(
                 "--format",
@@ -267,6 +276,7 @@ def _parser() -> argparse.ArgumentParser:
                 help="text: the plans; systemd, k8s: a unit's or a Deployment's settings "
                 "(stop timeout, watchdog, probes) derived from them, ready to paste",
             )
+    add_ctl_parser(commands)
     parser.set_defaults(console="auto")
     return parser
 

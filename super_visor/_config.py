@@ -99,6 +99,12 @@ def _level(raw: str) -> str:
     return level
 
 
+def _socket_path(raw: str) -> str:
+    if not raw.strip():
+        raise ValueError(raw)
+    return raw
+
+
 #: The field a variable sets -> (what is expected, an example value, the parser).
 _FIELDS: dict[str, tuple[str, str, Callable[[str], object]]] = {
     "grace": ("a finite number of seconds >= 0", "5", _seconds),
@@ -109,6 +115,7 @@ _FIELDS: dict[str, tuple[str, str, Callable[[str], object]]] = {
     "console": ("one of auto, on, off (or true/false, 1/0, yes/no)", "auto", _console),
     "log_level": ("one of " + ", ".join(_LOG_LEVELS), "INFO", _level),
     "log_format": ("one of " + ", ".join(_LOG_FORMATS), "json", _log_format),
+    "control": ("the path of the control socket", "/run/app/control.sock", _socket_path),
 }
 #: Fields a per-proc override may set; max_restarts and within only on a nested supervisor.
 _PROC_FIELDS = (*SPEC_FIELDS, *SUPERVISOR_FIELDS)
@@ -214,6 +221,12 @@ class Settings:
         """``"plain"`` or ``"json"``: how ``run()`` writes log records to stderr."""
         setting = self.get("log_format")
         return "plain" if setting is None else setting.value  # type: ignore[return-value]
+
+    @property
+    def control(self) -> str | None:
+        """The control socket's path from ``.env``, the environment or ``--control``."""
+        setting = self.get("control")
+        return None if setting is None else setting.value  # type: ignore[return-value]
 
     def apply(self, sup: Supervisor) -> Supervisor:
         """A new `Supervisor` with these values applied; *sup* itself is not changed.

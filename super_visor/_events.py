@@ -92,6 +92,10 @@ class EventKind(enum.Enum):
     SHUTDOWN_BEGUN = "shutdown_begun"
     #: A supervisor finished its shutdown: all its procs have ended.
     SHUTDOWN_FINISHED = "shutdown_finished"
+    #: An operator acted on a proc (``handle.stop()``, ``start()``, ``restart()``,
+    #: ``abort()``, ``inject_failure()``); ``detail`` says what and who asked ("stop
+    #: requested by API", "... by socket").
+    CONTROL = "control"
 
 
 # Keyed by member name: a str hash is cached, while Enum.__hash__ runs Python code, and this
@@ -113,6 +117,7 @@ _LEVELS = {
         EventKind.SIGNAL_RECEIVED: INFO,  # a normal stop; a forcing one is WARNING
         EventKind.SHUTDOWN_BEGUN: INFO,
         EventKind.SHUTDOWN_FINISHED: INFO,
+        EventKind.CONTROL: INFO,
     }.items()
 }
 

@@ -90,9 +90,10 @@ class Restarter:
             await self._backoff(trigger)
         if ctx.stopping:
             return  # the shutdown came first: the last outcomes stand
-        # A dynamic child stopped (stop_child) during the backoff stays stopped; a sibling
-        # that ended on its own meanwhile comes back with this group, not a second time.
-        await self._start_again([s for s in comeback if ctx.holds(s)])
+        # A dynamic child stopped (stop_child) or a proc an operator stopped or started during
+        # the backoff is left alone; a sibling that ended on its own meanwhile comes back
+        # with this group, not a second time.
+        await self._start_again([s for s in comeback if ctx.operator.may_restart(s)])
 
     def _group(self, trigger: Slot) -> Sequence[Slot]:
         ctx = self._ctx

@@ -36,7 +36,8 @@ from ._slot import ONLY_ABANDONED_LEFT
 from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    import socket
+    from collections.abc import Awaitable, Iterator, Mapping
 
     from ._config import ConsoleMode, Settings
     from ._console import LiveConsole
@@ -69,6 +70,7 @@ def run(
     env_file: str | os.PathLike[str] | None = ".env",
     log_format: LogFormat = "plain",
     notify: bool = True,
+    control: str | os.PathLike[str] | None = None,
 ) -> NoReturn:
     """Run *target* until it stops, print the report to stderr, exit with its code.
 
@@ -95,9 +97,13 @@ def run(
     With *notify* and ``NOTIFY_SOCKET`` set, systemd is told about the tree
     (``Type=notify``: readiness, status, stopping, watchdog; see `Supervisor.start`).
 
+    *control* (also ``SUPER_VISOR_CONTROL``, which wins) opens the control socket at that
+    path for the run (``super-visor ctl``; see "Control socket" in the docs): mode 0600,
+    same user only, removed at exit. A path that cannot be used is a `ConfigError` (exit 2).
+
     .. versionadded:: 0.1
     .. versionchanged:: 0.2
-       *log_format* and *notify*; a normal SIGTERM/SIGINT is logged at INFO.
+       *log_format*, *notify* and *control*; a normal SIGTERM/SIGINT is logged at INFO.
     """
     sys.exit(
         run_for_exit_code(
@@ -108,6 +114,7 @@ def run(
             env_file=env_file,
             log_format=log_format,
             notify=notify,
+            control=control,
         )
     )
 
@@ -121,6 +128,7 @@ def run_for_exit_code(
     env_file: str | os.PathLike[str] | None = ".env",
     log_format: LogFormat = "plain",
     notify: bool = True,
+    control: str | os.PathLike[str] | None = None,
 ) -> int:
     """What `run` does, returning the exit code instead of exiting (for the CLI and tests)."""
     try:
@@ -130,7 +138,12 @@ def run_for_exit_code(
         print(f"super_visor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG_ERROR
     return run_prepared(
-        sup, settings, backend=backend, handle_signals=handle_signals, notify=notify
+        sup,
+        settings,
+        backend=backend,
+        handle_signals=handle_signals,
+        notify=notify,
+        control=control,
     )
 
 
@@ -168,11 +181,34 @@ def run_prepared(
     backend: Backend,
     handle_signals: bool,
     notify: bool = True,
+    control: str | os.PathLike[str] | None = None,
 ) -> int:
     """Run an already configured *sup* (see `prepare`); return the exit code.
 
     Leaves SIGINT/SIGTERM ignored: the caller is about to end the process with this code.
     """
+    control = settings.control or control
+    if control is None:
+        return _run_configured(sup, settings, backend, handle_signals, notify, None)
+    from ._control import bound_control_socket  # lazy: only runs that ask for it
+
+    with contextlib.ExitStack() as stack:
+        try:
+            sock = stack.enter_context(bound_control_socket(control))
+        except ConfigError as exc:
+            print(f"super_visor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
+            return EXIT_CONFIG_ERROR
+        return _run_configured(sup, settings, backend, handle_signals, notify, sock)
+
+
+def _run_configured(
+    sup: Supervisor,
+    settings: Settings,
+    backend: Backend,
+    handle_signals: bool,
+    notify: bool,
+    control: socket.socket | None,
+) -> int:
     from ._logformat import check_log_format, stderr_logging  # lazy, as in prepare()
     from ._pid1 import become_init_if_pid1
 
@@ -182,7 +218,7 @@ def run_prepared(
         sup = sup.with_callbacks(live.view.on_event)
     with stderr_logging(settings.log_level, log_format, live):
         become_init_if_pid1(sup.name)  # as PID 1: returns in the app; the init never returns
-        report, code = _run_loop(sup, handle_signals, live, backend, notify)
+        report, code = _run_loop(sup, handle_signals, live, backend, notify, control)
     if report is None:
         return code
     if live is not None:
@@ -198,11 +234,12 @@ def _run_loop(
     live: LiveConsole | None,
     backend: Backend,
     notify: bool,
+    control: socket.socket | None,
 ) -> tuple[SupervisorReport | None, int]:
     """Run the event loop; the report (None if there is none) and the exit code."""
     try:
         with leave_stop_signals_ignored(), _exit_when_only_abandoned_left(live):
-            report = anyio.run(_start, sup, handle_signals, live, notify, backend=backend)
+            report = anyio.run(_start, sup, handle_signals, live, notify, control, backend=backend)
     except SupervisorError as exc:
         return exc.report, exc.report.exit_code
     except BaseException as exc:
@@ -313,8 +350,19 @@ def _isatty(stream: object) -> bool:
 
 
 async def _start(
-    sup: Supervisor, handle_signals: bool, live: LiveConsole | None, notify: bool
+    sup: Supervisor,
+    handle_signals: bool,
+    live: LiveConsole | None,
+    notify: bool,
+    control: socket.socket | None,
 ) -> SupervisorReport:
+    def start() -> Awaitable[SupervisorReport]:
+        if control is None:
+            return sup.start(handle_signals=handle_signals, notify=notify)
+        from ._control import start_with_control  # lazy, as in run_prepared
+
+        return start_with_control(sup, control, handle_signals=handle_signals, notify=notify)
+
     if live is None:
-        return await sup.start(handle_signals=handle_signals, notify=notify)
-    return await live.drive(lambda: sup.start(handle_signals=handle_signals, notify=notify))
+        return await start()
+    return await live.drive(start)

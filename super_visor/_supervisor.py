@@ -178,7 +178,9 @@ class Supervisor:
         else:
             hub = parent_hub.with_callbacks(self._callbacks)
         clock = self.config.clock if clock is None else clock
-        return SupervisorRun(path, self.specs, self.config, token, hub, clock)
+        return SupervisorRun(
+            path, self.specs, self.config, token, hub, clock, child_spec=self._child_spec
+        )
 
     async def start(self, *, handle_signals: bool = True, notify: bool = True) -> SupervisorReport:
         """Run the tree until it stops; return the report.
@@ -222,9 +224,7 @@ class Supervisor:
         """
         run = self._begin()
         try:
-            async with run_in_background(
-                run, self._child_spec, handle_signals=handle_signals
-            ) as handle:
+            async with run_in_background(run, handle_signals=handle_signals) as handle:
                 yield handle
         finally:
             self._active = False

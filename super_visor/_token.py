@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterator
 
     from ._context import RunContext
+    from ._controls import SupervisorControls
     from ._parking import Waiters
     from ._slot import Slot
 
@@ -107,6 +108,25 @@ class CancellationToken:
             )
             raise RuntimeError(msg)
         run.root.request_stop(reason or f"proc '{self.path}' requested the shutdown")
+
+    @property
+    def supervisor(self) -> SupervisorControls:
+        """The controls of this proc's own supervisor: the methods of `RunHandle` that act
+        on procs (``status()``, ``stop()``, ``start()``, ``restart()``, ``abort()``,
+        ``start_child()``, ...), with paths relative to that supervisor. A proc starts its
+        supervisor's dynamic children through ``token.supervisor.start_child(...)``.
+
+        Raises:
+            RuntimeError: the token was made by hand, not by a supervisor.
+        """
+        run = self._run
+        if run is None:
+            msg = (
+                "token.supervisor: this token was made by hand, not by a supervisor; only a "
+                "proc run by a supervisor has one"
+            )
+            raise RuntimeError(msg)
+        return run.operator.controls()
 
     @property
     def cancelled(self) -> bool:

@@ -134,6 +134,30 @@ EXPECTED: dict[str, list[str]] = {
         "db: closed",
         "start() raised KeyboardInterrupt; failed",
     ],
+    "18_control_socket.py": [
+        "$ super-visor ctl app.sock status",
+        "app: running, ready",
+        "$ super-visor ctl app.sock restart pipeline/consumer",
+        "restart app/pipeline/consumer: done, now running",
+        "(exit 1: super-visor ctl: app: no proc 'pipeline/nope'; its procs are: db, pipeline, "
+        "operator)",
+        "shutdown begun: shutdown requested through the control socket",
+    ],
+    "17_control.py": [
+        "dispatcher: started app/pipeline/job-1",
+        "event: app/db: stop requested by API",
+        "db: closed (stopped by API)",
+        "db is stopped; the app runs on: True",
+        "event: app/db: start requested by API",
+        "db restarts: 0",
+        "event: app/stubborn: abort requested by API",
+        "stubborn is forced",
+        "pipeline/job-1 running: True",
+        "event: app/pipeline: failure injection (RuntimeError('drill')) requested by API",
+        "pipeline restarts: 1",
+        "  app/stubborn: FORCED",
+        "  app/pipeline/job-1: STOPPED",
+    ],
 }
 
 DEMO_STARTS = [
