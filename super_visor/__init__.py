@@ -32,9 +32,6 @@ from ._restart import Backoff as Backoff
 from ._restart import Restart as Restart
 from ._restart import Strategy as Strategy
 from ._run import run as run
-from ._status import ProcSnapshot as ProcSnapshot
-from ._status import RunState as RunState
-from ._status import TreeStatus as TreeStatus
 from ._supervisor import RunHandle as RunHandle
 from ._supervisor import Supervisor as Supervisor
 from ._token import CancellationToken as CancellationToken
@@ -42,6 +39,9 @@ from ._token import CancellationToken as CancellationToken
 if _TYPE_CHECKING:
     from ._config import Setting as Setting
     from ._config import Settings as Settings
+    from ._status import ProcSnapshot as ProcSnapshot
+    from ._status import RunState as RunState
+    from ._status import TreeStatus as TreeStatus
 
 __version__ = "0.1.0"
 
@@ -74,9 +74,15 @@ __all__ = (
     "run",
 )
 
-#: Exported on first use: they bring the environment and .env machinery, which only run()
-#: and the CLI need, so ``import super_visor`` stays cheap.
-_LAZY = {"Setting": "._config", "Settings": "._config"}
+#: Exported on first use, so ``import super_visor`` stays cheap: the environment and .env
+#: machinery (only run() and the CLI need it) and the status snapshot's classes.
+_LAZY = {
+    "Setting": "._config",
+    "Settings": "._config",
+    "ProcSnapshot": "._status",
+    "RunState": "._status",
+    "TreeStatus": "._status",
+}
 
 
 def _public(obj: object) -> object:

@@ -31,7 +31,6 @@ from ._restarter import Restarter
 from ._shutdown import StopCuts, force, stop_all
 from ._slot import Leftovers, Slot, mark_not_started, wake
 from ._startup import start_group
-from ._status import tree_status
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -190,6 +189,8 @@ class SupervisorRun:
 
     def status(self) -> TreeStatus:
         """A snapshot of this run's tree now (see `TreeStatus`)."""
+        from ._status import tree_status  # lazy: `import super_visor` stays cheap
+
         return tree_status(
             self,
             state=self.phase.value,

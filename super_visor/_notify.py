@@ -36,7 +36,6 @@ import anyio
 
 from ._events import EventKind, get_logger
 from ._plan import shutdown_bound
-from ._status import RunState
 from ._taskgroups import run_beside
 
 if TYPE_CHECKING:
@@ -231,8 +230,9 @@ class _Session:
             self._notifier.send(f"EXTEND_TIMEOUT_USEC={usec}")
 
 
-#: The states of a proc whose task runs.
-_LIVE = frozenset((RunState.STARTING, RunState.RUNNING, RunState.STOPPING))
+#: The states of a proc whose task runs (`RunState` values: a StrEnum compares as its text,
+#: and `_status` is not imported here, to keep ``import super_visor`` cheap).
+_LIVE = frozenset(("starting", "running", "stopping"))
 
 
 def status_line(status: TreeStatus, last: str) -> str:
@@ -241,7 +241,7 @@ def status_line(status: TreeStatus, last: str) -> str:
     procs = list(status.walk())
     ready = sum(proc.ready for proc in procs)
     line = f"{status.state.value}: {ready}/{len(procs)} procs ready"
-    if status.state is RunState.STOPPING:
+    if status.state == "stopping":
         left = sum(proc.state in _LIVE for proc in procs)
         line = f"stopping: {left}/{len(procs)} procs still running"
     restarts = sum(proc.restarts for proc in procs)

@@ -15,13 +15,13 @@ any other backend gets an `anyio.Event`.
 
 from __future__ import annotations
 
-import asyncio  # noqa: TID251 (see the module docstring)
 import sys
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 if TYPE_CHECKING:
+    import asyncio  # noqa: TID251 (see the module docstring)
     from collections.abc import Coroutine
 
 __all__ = ("Waiters", "park", "release")
@@ -35,12 +35,17 @@ _SWEEP_AT = 8
 
 
 def park(waiters: Waiters) -> Coroutine[Any, Any, None]:
-    """An awaitable that returns once `release` is called on *waiters*."""
+    """A coroutine that returns once `release` is called on *waiters*."""
     if len(waiters) >= _SWEEP_AT:
         _sweep(waiters)
+    # Looked up, never imported: `import super_visor` must not pay for asyncio, and a loop
+    # that runs has imported it.
+    aio = sys.modules.get("asyncio")
     try:
-        loop = asyncio.get_running_loop()
+        loop = None if aio is None else aio.get_running_loop()
     except RuntimeError:
+        loop = None
+    if loop is None:
         return _park_elsewhere(waiters)
     future: asyncio.Future[None] = loop.create_future()
     waiters.append(future)
@@ -49,8 +54,9 @@ def park(waiters: Waiters) -> Coroutine[Any, Any, None]:
 
 def release(waiters: Waiters) -> None:
     """Wake every task parked on *waiters* (those cancelled meanwhile are skipped)."""
+    future_type = _future_type()
     for waiter in waiters:
-        if isinstance(waiter, asyncio.Future):
+        if isinstance(waiter, future_type):
             if not waiter.done():
                 waiter.set_result(None)
         elif isinstance(waiter, anyio.Event):
@@ -58,6 +64,12 @@ def release(waiters: Waiters) -> None:
         else:
             sys.modules["trio"].lowlevel.reschedule(waiter)
     waiters.clear()
+
+
+def _future_type() -> type[asyncio.Future[None]] | tuple[()]:
+    """asyncio's Future when asyncio is imported (else no waiter can be one)."""
+    aio = sys.modules.get("asyncio")
+    return () if aio is None else aio.Future
 
 
 def _park_elsewhere(waiters: Waiters) -> Coroutine[Any, Any, None]:
@@ -87,4 +99,5 @@ async def _park_trio_task(waiters: Waiters, lowlevel: Any) -> None:
 def _sweep(waiters: Waiters) -> None:
     """Drop the asyncio futures whose waiting task was cancelled (trio tasks remove
     themselves when cancelled; anyio events stay, they are cheap to set)."""
-    waiters[:] = [w for w in waiters if not (isinstance(w, asyncio.Future) and w.done())]
+    future_type = _future_type()
+    waiters[:] = [w for w in waiters if not (isinstance(w, future_type) and w.done())]

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, NamedTuple, final
 from ._engine import SupervisorRun
 from ._events import EventHub
 from ._handle import RunHandle, run_in_background
-from ._notify import with_systemd_notify
 from ._signals import run_with_signals
 from ._slot import ONLY_ABANDONED_LEFT
 from ._token import CancellationToken
@@ -204,7 +203,11 @@ class Supervisor:
         run = self._begin()
         main = functools.partial(run_with_signals, run) if handle_signals else run.run
         try:
-            return await with_systemd_notify(run, self, main) if notify else await main()
+            if not notify:
+                return await main()
+            from ._notify import with_systemd_notify  # lazy: `import super_visor` stays cheap
+
+            return await with_systemd_notify(run, self, main)
         finally:
             self._active = False
 
