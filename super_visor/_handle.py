@@ -75,7 +75,7 @@ class RunHandle(SupervisorControls):
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_done", "_error", "_report", "_run")
+    __slots__ = ("_asked", "_done", "_error", "_report", "_run")
 
     def __init__(self, run: SupervisorRun) -> None:
         super().__init__(run.operator)
@@ -83,6 +83,8 @@ class RunHandle(SupervisorControls):
         self._report: SupervisorReport | None = None
         self._error: SupervisorError | None = None
         self._done = anyio.Event()
+        #: The holder asked for the stop (``shutdown()``): its block is not cancelled.
+        self._asked = False
 
     @property
     def ready(self) -> bool:
@@ -109,7 +111,13 @@ class RunHandle(SupervisorControls):
         return stream
 
     def shutdown(self, reason: str | None = None) -> None:
-        """Begin the graceful shutdown; returns at once. *reason* reaches every token."""
+        """Begin the graceful shutdown; returns at once. *reason* reaches every token.
+
+        The ``running()`` block goes on (it may wait for the report); a tree that stops on
+        its own instead (a significant proc ended, a failure, a signal, a proc's
+        ``token.request_shutdown()``) cancels the block.
+        """
+        self._asked = True
         self._run.request_stop(reason or "handle.shutdown() called")
 
     @property
@@ -154,6 +162,9 @@ class RunHandle(SupervisorControls):
             self._error = exc
             self._report = exc.report
             scope.cancel()
+        else:
+            if not self._asked:  # it stopped on its own: the block has nothing left to use
+                scope.cancel()
         finally:
             if self._report is None:  # forced from outside: the outcomes are still known
                 self._report = self._run.report_so_far()

@@ -33,9 +33,15 @@ Waiters = list[Any]
 #: (a proc that waits in a loop under timeouts must not grow its token forever).
 _SWEEP_AT = 8
 
+#: What `release` leaves in the list: a trio task parks only when its coroutine runs, which
+#: may be after the release (``waiting = token.wait(); token.cancel(); await waiting``).
+_RELEASED = object()
+
 
 def park(waiters: Waiters) -> Coroutine[Any, Any, None]:
     """A coroutine that returns once `release` is called on *waiters*."""
+    if waiters and waiters[0] is _RELEASED:
+        return anyio.lowlevel.checkpoint()
     if len(waiters) >= _SWEEP_AT:
         _sweep(waiters)
     # Looked up, never imported: `import super_visor` must not pay for asyncio, and a loop
@@ -56,6 +62,8 @@ def release(waiters: Waiters) -> None:
     """Wake every task parked on *waiters* (those cancelled meanwhile are skipped)."""
     future_type = _future_type()
     for waiter in waiters:
+        if waiter is _RELEASED:
+            continue
         if isinstance(waiter, future_type):
             if not waiter.done():
                 waiter.set_result(None)
@@ -63,7 +71,7 @@ def release(waiters: Waiters) -> None:
             waiter.set()
         else:
             sys.modules["trio"].lowlevel.reschedule(waiter)
-    waiters.clear()
+    waiters[:] = [_RELEASED]
 
 
 def _future_type() -> type[asyncio.Future[None]] | tuple[()]:
@@ -82,10 +90,16 @@ def _park_elsewhere(waiters: Waiters) -> Coroutine[Any, Any, None]:
 
 
 async def _await_future(future: asyncio.Future[None]) -> None:
-    await future
+    if future.done():  # released between wait() and its await: still a checkpoint
+        await anyio.lowlevel.checkpoint()
+    else:
+        await future
 
 
 async def _park_trio_task(waiters: Waiters, lowlevel: Any) -> None:
+    if _RELEASED in waiters:
+        await lowlevel.checkpoint()
+        return
     task = lowlevel.current_task()
     waiters.append(task)
 

@@ -234,3 +234,24 @@ def test_repr_names_state_and_reason(reason: str) -> None:
     token.cancel(reason)
 
     assert repr(reason) in repr(token)
+
+
+async def test_wait_is_a_checkpoint_even_when_the_stop_comes_before_its_await() -> None:
+    token = CancellationToken()
+    waiting = token.wait()
+    token.cancel()
+
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await waiting  # a checkpoint: the cancelled scope is delivered here
+
+    assert scope.cancelled_caught
+
+
+async def test_a_wait_awaited_only_after_the_stop_returns() -> None:
+    token = CancellationToken()
+    waiting = token.wait()
+    token.cancel()
+
+    with anyio.fail_after(5):
+        await waiting
