@@ -100,7 +100,19 @@ def _warn_threads(root: str) -> None:
 
 
 def _serve_as_init(app: int, waited: set[signal.Signals]) -> NoReturn:
-    """Reap every child, forward stop signals to *app*; exit with *app*'s code."""
+    """Reap every child, forward stop signals to *app*; exit with *app*'s code.
+
+    Never returns nor raises: an exception here would unwind the caller's frames, which
+    belong to the app (now the child), so a bug ends the init with exit 1 after one line.
+    """
+    try:
+        _init_loop(app, waited)
+    except BaseException as exc:  # noqa: BLE001 (see the docstring)
+        os.write(2, f"super_visor init (PID 1): {exc!r}; exiting\n".encode(errors="replace"))
+    os._exit(1)
+
+
+def _init_loop(app: int, waited: set[signal.Signals]) -> None:
     while True:
         info = signal.sigwaitinfo(waited)
         if info.si_signo != signal.SIGCHLD:

@@ -186,7 +186,12 @@ def run_prepared(
     """Run an already configured *sup* (see `prepare`); return the exit code.
 
     Leaves SIGINT/SIGTERM ignored: the caller is about to end the process with this code.
+    As PID 1 it first forks (see `_pid1`): the app runs in the child, and the init holds
+    none of what the app opens next (the control socket, the console, log handlers).
     """
+    from ._pid1 import become_init_if_pid1  # lazy: only run() pays for it
+
+    become_init_if_pid1(sup.name)  # as PID 1: returns in the app; the init never returns
     control = settings.control or control
     if control is None:
         return _run_configured(sup, settings, backend, handle_signals, notify, None)
@@ -210,14 +215,12 @@ def _run_configured(
     control: socket.socket | None,
 ) -> int:
     from ._logformat import check_log_format, stderr_logging  # lazy, as in prepare()
-    from ._pid1 import become_init_if_pid1
 
     log_format = check_log_format(settings.log_format, "SUPER_VISOR_LOG_FORMAT")
     live = _open_console(sup, settings.console if log_format == "plain" else False)
     if live is not None:
         sup = sup.with_callbacks(live.view.on_event)
     with stderr_logging(settings.log_level, log_format, live):
-        become_init_if_pid1(sup.name)  # as PID 1: returns in the app; the init never returns
         report, code = _run_loop(sup, handle_signals, live, backend, notify, control)
     if report is None:
         return code
