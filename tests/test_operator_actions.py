@@ -597,3 +597,33 @@ async def test_a_proc_stopped_in_its_backoff_is_not_restarted(action: str) -> No
         assert worker.runs == 2
 
     await _run(sup, body)
+
+
+async def test_stopping_a_stopped_proc_just_returns_its_outcome() -> None:
+    events: list[Event] = []
+    sup = SupervisorBuilder("app").add_proc(Recorder("web", [])).add_proc(Recorder("db", []))
+    async with sup.on_event(events.append).build().running() as handle:
+        first = await handle.stop("web")
+        second = await handle.stop("web")
+
+        assert second == first
+        assert [e.kind for e in events if e.path == "app/web"].count(EventKind.STOPPED) == 1
+
+
+async def test_inject_failure_reaches_a_proc_blocked_in_a_stream_inside_its_cancel_scope() -> None:
+    send, receive = anyio.create_memory_object_stream[int]()
+
+    async def consumer(token: CancellationToken) -> None:
+        with token.cancel_scope():
+            async for _item in receive:
+                pass
+
+    builder = SupervisorBuilder("app").add_proc(consumer, restart=Restart.PERMANENT)
+    sup = builder.add_proc(Recorder("db", [])).build()
+    with send, receive:
+        async with sup.running() as handle:
+            handle.inject_failure("consumer", Boom("injected"))
+            await anyio.wait_all_tasks_blocked()
+
+            assert handle.status()["consumer"].restarts == 1
+            assert handle.is_running("consumer")
