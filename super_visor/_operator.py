@@ -17,7 +17,10 @@ An operator's action is never one of the supervisor's own reactions:
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, final
+
+import anyio
 
 from ._controls import SupervisorControls
 from ._dynamic import failed_to_start, start_failure
@@ -27,7 +30,7 @@ from ._shutdown import force, see_through, stop_slot
 from ._startup import start_slot
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
 
     from ._context import RunContext
     from ._dynamic import DynamicChildren
@@ -47,7 +50,15 @@ class Operator:
     """The operator actions on one supervisor run's own procs (paths are resolved above, in
     ``_controls``, which reaches a nested supervisor's procs through its run's operator)."""
 
-    __slots__ = ("_by_name", "_ctx", "_dynamic", "_restarter", "child_spec", "parked")
+    __slots__ = (
+        "_acting",
+        "_by_name",
+        "_ctx",
+        "_dynamic",
+        "_restarter",
+        "child_spec",
+        "parked",
+    )
 
     def __init__(
         self,
@@ -67,6 +78,8 @@ class Operator:
         self.child_spec = child_spec
         #: Procs an operator stopped and nobody started since.
         self.parked: set[Slot] = set()
+        #: One lock per proc an action is under way on (see `_one_at_a_time`).
+        self._acting: dict[Slot, anyio.Lock] = {}
 
     @property
     def ctx(self) -> RunContext:
@@ -94,27 +107,44 @@ class Operator:
 
     async def stop(self, slot: Slot, by: str) -> ProcOutcome:
         """Stop *slot* gracefully; a dynamic child then leaves the supervisor."""
-        self._refuse_when("stop", slot, RunPhase.STOPPED)
-        self._announce(slot, "stop", by)
-        if self._ctx.is_dynamic(slot):
-            return await self._remove(slot, f"stopped by {by}")
-        await self._stop_in_place(slot, f"stopped by {by}")
-        return slot.outcome()
+        async with self._one_at_a_time(slot):
+            self._refuse_when("stop", slot, RunPhase.STOPPED)
+            self._announce(slot, "stop", by)
+            if self._ctx.is_dynamic(slot):
+                return await self._remove(slot, f"stopped by {by}")
+            await self._stop_in_place(slot, f"stopped by {by}")
+            return slot.outcome()
 
     async def start(self, slot: Slot, by: str) -> object:
         """Start *slot* again (it is stopped or ended); return its ready value."""
-        self._refuse_when("start", slot, RunPhase.STOPPING, RunPhase.STOPPED)
-        _refuse_running(slot, "use restart() to stop it and start it again")
-        self._announce(slot, "start", by)
-        return await self._start(slot)
+        async with self._one_at_a_time(slot):
+            self._refuse_when("start", slot, RunPhase.STOPPING, RunPhase.STOPPED)
+            _refuse_running(slot, "use restart() to stop it and start it again")
+            self._announce(slot, "start", by)
+            return await self._start(slot)
 
     async def restart(self, slot: Slot, by: str) -> object:
         """Stop *slot* (if it runs), then start it again; return its ready value."""
-        self._refuse_when("restart", slot, RunPhase.STOPPING, RunPhase.STOPPED)
-        self._announce(slot, "restart", by)
-        await self._stop_in_place(slot, f"restarted by {by}")
-        _refuse_running(slot, "it survived its stop (abandoned?)")
-        return await self._start(slot)
+        async with self._one_at_a_time(slot):
+            self._refuse_when("restart", slot, RunPhase.STOPPING, RunPhase.STOPPED)
+            self._announce(slot, "restart", by)
+            await self._stop_in_place(slot, f"restarted by {by}")
+            _refuse_running(slot, "it survived its stop (abandoned?)")
+            return await self._start(slot)
+
+    @contextlib.asynccontextmanager
+    async def _one_at_a_time(self, slot: Slot) -> AsyncIterator[None]:
+        """Actions on one proc take turns: two operators restarting it (or one stopping
+        while the other restarts) each see the other's action complete, never half of it."""
+        lock = self._acting.get(slot)
+        if lock is None:
+            lock = self._acting[slot] = anyio.Lock()
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and not lock.statistics().tasks_waiting:
+                del self._acting[slot]
 
     def abort(self, slot: Slot, by: str) -> None:
         """Force-cancel *slot* now, skipping the rest of its grace (FORCED, then parked)."""

@@ -95,7 +95,9 @@ async def wait_ended(slot: Slot) -> None:
 async def wait_settled(slot: Slot) -> None:
     """Wait until *slot*'s run has ended or was abandoned (someone else stops it)."""
     attempt = slot.attempt
-    while attempt is not None and slot.live and not attempt.abandoned:
+    # That run only: once it ended, the slot may be live again with a new run (an
+    # operator's start), whose end is not what the caller waits for.
+    while attempt is not None and slot.attempt is attempt and slot.live and not attempt.abandoned:
         await waiter_of(attempt).wait()
 
 

@@ -627,3 +627,29 @@ async def test_inject_failure_reaches_a_proc_blocked_in_a_stream_inside_its_canc
 
             assert handle.status()["consumer"].restarts == 1
             assert handle.is_running("consumer")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "final"),
+    [
+        ("restart", "restart", RunState.RUNNING),
+        ("restart", "stop", RunState.STOPPED),
+        ("stop", "restart", RunState.RUNNING),
+        ("stop", "stop", RunState.STOPPED),
+    ],
+)
+async def test_two_actions_on_one_proc_at_once_take_turns(
+    first: str, second: str, final: RunState
+) -> None:
+    log: list[str] = []
+    sup = SupervisorBuilder("app").add_proc(Recorder("w", log)).add_proc(Recorder("x", log))
+    async with sup.build().running() as handle:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(getattr(handle, first), "w")
+            await anyio.lowlevel.checkpoint()  # the first one has begun: the second waits
+            tg.start_soon(getattr(handle, second), "w")
+        state = handle.status()["w"].state
+
+    assert state is final
+    starts = {"restart": 1, "stop": 0}
+    assert log.count("start w") == 1 + starts[first] + starts[second]
