@@ -75,7 +75,7 @@ class RunHandle(SupervisorControls):
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_asked", "_done", "_error", "_report", "_run")
+    __slots__ = ("_asked", "_awaiting_stop", "_done", "_error", "_report", "_run")
 
     def __init__(self, run: SupervisorRun) -> None:
         super().__init__(run.operator)
@@ -83,8 +83,10 @@ class RunHandle(SupervisorControls):
         self._report: SupervisorReport | None = None
         self._error: SupervisorError | None = None
         self._done = anyio.Event()
-        #: The holder asked for the stop (``shutdown()``): its block is not cancelled.
+        #: The holder asked for the stop (``shutdown()``), or waits for it (``wait_stopped``):
+        #: its block is not cancelled when the tree stops.
         self._asked = False
+        self._awaiting_stop = False
 
     @property
     def ready(self) -> bool:
@@ -114,8 +116,8 @@ class RunHandle(SupervisorControls):
         """Begin the graceful shutdown; returns at once. *reason* reaches every token.
 
         The ``running()`` block goes on (it may wait for the report); a tree that stops on
-        its own instead (a significant proc ended, a failure, a signal, a proc's
-        ``token.request_shutdown()``) cancels the block.
+        its own instead (a significant proc ended, a signal, a proc's
+        ``token.request_shutdown()``) cancels the block, unless it waits in `wait_stopped`.
         """
         self._asked = True
         self._run.request_stop(reason or "handle.shutdown() called")
@@ -138,7 +140,12 @@ class RunHandle(SupervisorControls):
             await self._done.wait()
 
     async def wait_stopped(self) -> SupervisorReport:
-        """Wait until the tree has stopped and return its report (failed or not)."""
+        """Wait until the tree has stopped and return its report (failed or not).
+
+        A ``running()`` block waiting here when the tree stops on its own gets the report
+        (it is not cancelled: this is what it was waiting for).
+        """
+        self._awaiting_stop = True
         await self._done.wait()
         assert self._report is not None
         return self._report
@@ -163,7 +170,7 @@ class RunHandle(SupervisorControls):
             self._report = exc.report
             scope.cancel()
         else:
-            if not self._asked:  # it stopped on its own: the block has nothing left to use
+            if not (self._asked or self._awaiting_stop):  # it stopped on its own, unasked
                 scope.cancel()
         finally:
             if self._report is None:  # forced from outside: the outcomes are still known
