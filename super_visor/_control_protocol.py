@@ -79,32 +79,9 @@ def _path_of(handle: RunHandle, request: dict[str, object]) -> str:
 
 
 def status_reply(status: TreeStatus) -> dict[str, object]:
-    """A `TreeStatus` as JSON: every proc in one flat list, depth first, with its depth
-    (flat, so a tree nested thousands of levels deep still serialises without recursion)."""
-    procs: list[dict[str, object]] = []
-    stack = [(0, proc) for proc in reversed(status.procs)]
-    while stack:
-        depth, proc = stack.pop()
-        procs.append(
-            {
-                "path": proc.path,
-                "name": proc.name,
-                "depth": depth,
-                "state": str(proc.state),
-                "ready": proc.ready,
-                "restarts": proc.restarts,
-                "started_at": proc.started_at,
-                "dynamic": proc.dynamic,
-            }
-        )
-        stack.extend((depth + 1, child) for child in reversed(proc.children))
-    return {
-        "name": status.name,
-        "state": str(status.state),
-        "ready": status.ready,
-        "restart_limit_reached": status.restart_limit_reached,
-        "procs": procs,
-    }
+    """A `TreeStatus` as JSON (`TreeStatus.as_dict`): every proc in one flat list, depth
+    first, with its depth."""
+    return status.as_dict()
 
 
 def _state_after(handle: RunHandle, path: str) -> dict[str, object]:

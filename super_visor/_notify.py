@@ -230,11 +230,6 @@ class _Session:
             self._notifier.send(f"EXTEND_TIMEOUT_USEC={usec}")
 
 
-#: The states of a proc whose task runs (`RunState` values: a StrEnum compares as its text,
-#: and `_status` is not imported here, to keep ``import super_visor`` cheap).
-_LIVE = frozenset(("starting", "running", "stopping"))
-
-
 def status_line(status: TreeStatus, last: str) -> str:
     """One line for ``STATUS=``: the phase, how many procs are ready, the restarts, whether
     a supervisor gave up, and the latest event (``running: 4/4 procs ready; last: ...``)."""
@@ -242,7 +237,7 @@ def status_line(status: TreeStatus, last: str) -> str:
     ready = sum(proc.ready for proc in procs)
     line = f"{status.state.value}: {ready}/{len(procs)} procs ready"
     if status.state == "stopping":
-        left = sum(proc.state in _LIVE for proc in procs)
+        left = sum(proc.state.is_live for proc in procs)
         line = f"stopping: {left}/{len(procs)} procs still running"
     restarts = sum(proc.restarts for proc in procs)
     if restarts:
