@@ -56,8 +56,17 @@ async def _carry_out(handle: RunHandle, request: dict[str, object]) -> dict[str,
     except (KeyError, _BadRequest) as exc:  # e.g. an unknown path: the message lists the procs
         return error_reply(str(exc.args[0]) if exc.args else repr(exc))
     except Exception as exc:  # noqa: BLE001 (every failure of a request is its reply)
-        return error_reply(f"{cmd} failed: {type(exc).__name__}: {exc}")
+        return error_reply(_failure(cmd, request.get("path"), exc))
     return {"ok": True, "cmd": cmd, **fields}
+
+
+def _failure(cmd: object, path: object, exc: Exception) -> str:
+    """Why an action failed, and what to do: its error names the state that refused it."""
+    target = f"{cmd} {path}" if isinstance(path, str) else cmd
+    return (
+        f"{target} failed: {type(exc).__name__}: {exc}; the tree's log has the details; "
+        "check the proc's state with `super-visor ctl SOCK status` before trying again"
+    )
 
 
 class _BadRequest(Exception):
@@ -69,12 +78,12 @@ def error_reply(message: str) -> dict[str, object]:
 
 
 def _path_of(handle: RunHandle, request: dict[str, object]) -> str:
-    """The request's proc path, checked: `KeyError` (listing the procs) when there is none."""
+    """The request's proc path, checked: `KeyError` (naming the fix) when no proc has it."""
     path = request.get("path")
     if not isinstance(path, str) or not path:
         msg = f'{request.get("cmd")} needs "path": the proc\'s path, e.g. "pipeline/consumer"'
         raise _BadRequest(msg)
-    handle.is_running(path)
+    handle._slot_at(path)  # the lookup the actions make: its KeyError is the reply
     return path
 
 

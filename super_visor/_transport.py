@@ -38,6 +38,11 @@ class Connection(anyio.abc.ByteStream):
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
 
+    @property
+    def socket(self) -> socket.socket:
+        """The client's socket (e.g. for its peer's credentials); still the server's."""
+        return self._sock
+
     async def receive(self, max_bytes: int = 65536) -> bytes:
         await anyio.lowlevel.checkpoint()
         while True:
