@@ -22,6 +22,7 @@ from super_visor._control import (
 )
 from super_visor._control_protocol import answer
 
+from .log_fields import sv_fields
 from .test_control_socket_server import request, serving, small_tree, sock_path
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ async def test_a_server_that_cannot_serve_logs_once_and_the_tree_goes_on(
         assert not handle.stopped
     [record] = [r for r in caplog.records if "no longer answers" in r.getMessage()]
     assert record.levelno == logging.ERROR
-    assert (record.sv_path, record.sv_event) == ("app", None)
+    assert sv_fields(record) == ("app", None)
 
 
 async def test_a_refused_client_is_logged_with_the_tree_path(
@@ -98,7 +99,7 @@ async def test_a_refused_client_is_logged_with_the_tree_path(
         reply = await request(client, BufferedByteReceiveStream(client), b'{"cmd": "status"}\n')
         assert reply["ok"] is False
     [record] = [r for r in caplog.records if "client refused" in r.getMessage()]
-    assert (record.sv_path, record.sv_event) == ("app", None)
+    assert sv_fields(record) == ("app", None)
 
 
 async def test_a_failed_action_names_the_proc_and_the_fix() -> None:

@@ -16,6 +16,7 @@ from super_visor import _notify as notify_module
 from super_visor.procs import Command
 
 from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
+from .log_fields import sv_fields
 from .test_notify import PERIOD_USEC, listener
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ async def test_a_bug_in_a_helper_is_logged_once_and_the_tree_goes_on(
     errors = [r for r in caplog.records if "systemd notify failed" in r.getMessage()]
     assert len(errors) == 1
     assert errors[0].levelno == logging.ERROR
-    assert (errors[0].sv_path, errors[0].sv_event) == ("app", None)
+    assert sv_fields(errors[0]) == ("app", None)
     assert not any(m.startswith("STATUS=") for m in listener.drain())
 
 
@@ -117,3 +118,12 @@ async def test_a_command_child_does_not_inherit_the_notify_variables(
     report = await SupervisorBuilder("app").add_proc(command).build().start(handle_signals=False)
     assert report["child"].status is ProcStatus.COMPLETED
     assert seen.read_text() == "SV_TEST_KEPT"
+
+
+async def test_notify_warnings_carry_the_structured_fields(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", "vsock:2:1234")
+    await SupervisorBuilder("app").add_proc(brief).build().start(handle_signals=False)
+    [record] = [r for r in caplog.records if "NOTIFY_SOCKET" in r.getMessage()]
+    assert sv_fields(record) == ("app", None)

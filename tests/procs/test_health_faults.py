@@ -17,6 +17,7 @@ from super_visor.procs import _health as health_module
 from super_visor.procs._http import Reply, serve_one
 
 from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
+from ..log_fields import sv_fields
 from .test_health import codes, health_port, idle, read_to_end
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ async def test_a_client_that_never_reads_is_logged_and_others_are_served(
                 logging.getLogger("super_visor.procs.health").removeHandler(watch)
             assert await codes(port) == {"/livez": 200, "/readyz": 200, "/startupz": 200}
     [record] = [r for r in caplog.records if "did not take its reply" in r.getMessage()]
-    assert (record.sv_path, record.sv_event) == ("app/health", None)
+    assert sv_fields(record) == ("app/health", None)
 
 
 class _Watch(logging.Handler):
@@ -94,7 +95,7 @@ async def test_a_bug_answering_is_a_500_logged_and_the_server_goes_on(
     assert handle.report["health"].status is ProcStatus.STOPPED
     [record] = [r for r in caplog.records if "replied 500" in r.getMessage()]
     assert record.levelno == logging.ERROR
-    assert (record.sv_path, record.sv_event) == ("app/health", None)
+    assert sv_fields(record) == ("app/health", None)
     assert record.exc_info is not None
 
 
@@ -117,4 +118,4 @@ async def test_clients_beyond_the_limit_are_logged_at_debug(
     assert replies.count(b"") == 3
     over = [r for r in caplog.records if "connections open already" in r.getMessage()]
     assert len(over) == 3
-    assert all(r.levelno == logging.DEBUG and r.sv_path == "app/health" for r in over)
+    assert all(r.levelno == logging.DEBUG and sv_fields(r) == ("app/health", None) for r in over)
