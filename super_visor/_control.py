@@ -1,20 +1,21 @@
 """The control socket: a running tree's controls, for an operator's shell (``super-visor ctl``).
 
-Opt-in (``run(..., control=path)``, ``SUPER_VISOR_CONTROL``, ``--control``). The security
-model is the file system's plus the kernel's: the socket is created with mode 0600 (the umask
-is narrowed around ``bind`` so there is no moment when it is wider, then ``chmod`` makes sure),
+Opt-in (``run(..., control=path)``, ``SUPER_VISOR_CONTROL``, ``--control``). The security model
+is the file system's plus the kernel's: the socket is created with mode 0600 (the umask is
+narrowed around ``bind`` so there is no moment when it is wider, then ``chmod`` makes sure),
 and every connection's peer credentials are checked against our own uid (``SO_PEERCRED`` on
-Linux, ``LOCAL_PEERCRED`` on macOS and the BSDs; where neither exists, every client is
-refused: we fail closed). There is no other authentication: whoever runs as our user may
-stop, start, restart and abort any proc and shut the tree down, which that user could do
-with ``kill`` anyway. root is not let in either, unless the tree itself runs as root.
+Linux and OpenBSD, ``LOCAL_PEEREID`` on NetBSD, ``LOCAL_PEERCRED`` on macOS, FreeBSD and
+DragonFly: `PEER_CREDENTIALS`; elsewhere every client is refused: we fail closed). There is no
+other authentication: whoever runs as our user may stop, start, restart and abort any proc and
+shut the tree down, which that user could do with ``kill`` anyway. root is not let in either,
+unless the tree itself runs as root.
 
-The protocol is one JSON object per line each way (``_control_protocol``); this module is
-the transport. Nothing a client sends can disturb the tree: each client is served in its
-own task, with a bounded line (`MAX_LINE`), a deadline per request line (`READ_TIMEOUT`),
-a deadline per reply, and a bounded number of clients at once; every exception a request
-raises is caught and answered. A client that sends nothing, or half a line, holds up only its
-own connection.
+The protocol is one JSON object per line each way (``_control_protocol``); this module is the
+server (the sockets themselves are ``_transport``'s). Nothing a client sends can disturb the
+tree: each client is served in its own task, with a bounded line (`MAX_LINE`), a deadline per
+request line (`READ_TIMEOUT`), a deadline per reply, and a bounded number of clients at once;
+every exception a request raises is caught and answered. A client that sends nothing, or half a
+line, holds up only its own connection.
 
 The socket is bound before the event loop starts (a path that cannot be used is a
 `ConfigError`, reported like any other, before any proc runs) and removed when the run ends,
@@ -34,19 +35,19 @@ import socket
 import stat
 import struct
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, final
 
 import anyio
-import anyio.abc
-import anyio.lowlevel
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from ._attached import attached_run, drive
 from ._control_protocol import answer, error_reply
 from ._errors import ConfigError
-from ._events import get_logger
+from ._events import get_logger, record_fields
 from ._notify import with_systemd_notify
 from ._taskgroups import run_beside
+from ._transport import LineProblem, receive_line, serve_connections
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from ._handle import RunHandle
     from ._outcome import SupervisorReport
     from ._supervisor import Supervisor
+    from ._transport import Connection
 
 __all__ = (
     "MAX_CLIENTS",
@@ -85,14 +87,17 @@ _log = get_logger("super_visor.control")
 
 
 @contextlib.contextmanager
-def bound_control_socket(path: str | os.PathLike[str]) -> Iterator[socket.socket]:
+def bound_control_socket(
+    path: str | os.PathLike[str], *, tree: str = "control socket"
+) -> Iterator[socket.socket]:
     """A listening Unix socket at *path* (mode 0600), removed from the file system on exit.
+    *tree* is the root's name, for the errors.
 
     Raises:
         ConfigError: *path* is a live socket, is not a socket, or cannot be bound.
     """
     where = os.fspath(path)
-    _clear_stale(where)
+    _clear_stale(where, tree)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         _bind_private(sock, where)
@@ -101,7 +106,7 @@ def bound_control_socket(path: str | os.PathLike[str]) -> Iterator[socket.socket
     except OSError as exc:
         sock.close()
         raise ConfigError(
-            "control socket", f"cannot listen on {where!r}: {exc}", "choose another path"
+            tree, f"control socket: cannot listen on {where!r}: {exc}", _OTHER_PATH
         ) from None
     try:
         yield sock
@@ -110,6 +115,13 @@ def bound_control_socket(path: str | os.PathLike[str]) -> Iterator[socket.socket
         if _identity(where) == identity:  # still ours: a successor may have replaced it
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(where)
+
+
+#: The fix of every error about the control socket's path.
+_OTHER_PATH: Final = (
+    "give another path (run(control=...), SUPER_VISOR_CONTROL or --control) in a directory "
+    "this user may write to"
+)
 
 
 def _bind_private(sock: socket.socket, path: str) -> None:
@@ -131,52 +143,90 @@ def _identity(path: str) -> tuple[int, int] | None:
     return info.st_dev, info.st_ino
 
 
-def _clear_stale(path: str) -> None:
+def _clear_stale(path: str, tree: str) -> None:
     """Remove a socket left at *path* by a process that died; refuse anything else."""
     try:
         info = os.lstat(path)
     except FileNotFoundError:
         return
     if not stat.S_ISSOCK(info.st_mode):
-        raise ConfigError(
-            "control socket",
-            f"{path!r} exists and is not a socket; refusing to replace it",
-            "choose another path, or remove that file if it is yours to remove",
-        )
+        problem = f"control socket: {path!r} exists and is not a socket; refusing to replace it"
+        raise ConfigError(tree, problem, f"{_OTHER_PATH}, or remove that file if it is yours")
+    if _in_use(path, tree):
+        problem = f"control socket: {path!r} is in use by a running process"
+        raise ConfigError(tree, problem, f"stop that process first, or {_OTHER_PATH}")
+    os.unlink(path)  # nobody listens: a leftover of a killed run
+
+
+def _in_use(path: str, tree: str) -> bool:
+    """Whether a process listens on the socket at *path*."""
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(1.0)  # a live server with a full backlog would block a plain connect
     try:
         probe.connect(path)
     except TimeoutError:
-        pass  # someone listens, too busy to accept: in use
+        return True  # someone listens, too busy to accept
     except OSError as exc:
-        if exc.errno != errno.ECONNREFUSED:
-            raise ConfigError(
-                "control socket", f"cannot check {path!r}: {exc}", "choose another path"
-            ) from None
-        os.unlink(path)  # nobody listens: a leftover of a killed run
-        return
+        if exc.errno == errno.ECONNREFUSED:
+            return False
+        problem = f"control socket: cannot check {path!r}: {exc}"
+        raise ConfigError(tree, problem, _OTHER_PATH) from None
     finally:
         probe.close()
-    raise ConfigError(
-        "control socket",
-        f"{path!r} is in use by a running process",
-        "stop that process first, or choose another path",
-    )
+    return True
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class PeerCredentials:
+    """Where a platform keeps the uid of a Unix socket's peer: the ``getsockopt`` *level*
+    and *option*, the struct's *size* and the `struct` *layout* of its head, and which of
+    its fields is the uid."""
+
+    level: int
+    option: int
+    size: int
+    layout: str
+    uid_field: int
+
+    def uid_from(self, raw: bytes) -> int:
+        """The uid in *raw*, the bytes ``getsockopt`` returned."""
+        return int(struct.unpack_from(self.layout, raw)[self.uid_field])
+
+
+#: ``LOCAL_PEERCRED`` (level 0, option 1): struct xucred {u_int version; uid_t uid; ...}.
+_XUCRED: Final = PeerCredentials(0, 1, 76, "2I", 1)
+
+#: By ``sys.platform`` prefix. ``socket`` has no ``getpeereid()``, so the option is read.
+PEER_CREDENTIALS: Final[tuple[tuple[str, PeerCredentials], ...]] = (
+    # SO_PEERCRED (17 on most architectures): struct ucred {pid_t pid; uid_t uid; gid_t gid}
+    ("linux", PeerCredentials(socket.SOL_SOCKET, getattr(socket, "SO_PEERCRED", 17), 12, "iIi", 1)),
+    # SO_PEERCRED (0xffff, 0x1022): struct sockpeercred {uid_t uid; gid_t gid; pid_t pid}
+    ("openbsd", PeerCredentials(0xFFFF, 0x1022, 12, "IIi", 0)),
+    # LOCAL_PEEREID (level 0, option 3): struct unpcbid {pid_t pid; uid_t euid; gid_t egid}
+    ("netbsd", PeerCredentials(0, 3, 12, "iII", 1)),
+    ("freebsd", _XUCRED),
+    ("dragonfly", _XUCRED),
+    ("darwin", _XUCRED),
+)
+
+
+def peer_credentials(platform: str) -> PeerCredentials | None:
+    """How *platform* (a ``sys.platform`` value) tells a peer's uid; None if it cannot."""
+    for prefix, credentials in PEER_CREDENTIALS:
+        if platform.startswith(prefix):
+            return credentials
+    return None
 
 
 def peer_uid(sock: socket.socket) -> int | None:
     """The uid of the process at the other end of a connected Unix socket; None when this
     platform offers no way to know it."""
-    if hasattr(socket, "SO_PEERCRED"):  # Linux: struct ucred {pid, uid, gid}
-        raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        return int(struct.unpack("3i", raw)[1])
-    if sys.platform == "darwin" or "bsd" in sys.platform:  # pragma: no cover (not Linux)
-        # getpeereid() is not in the socket module; LOCAL_PEERCRED (level 0, option 1)
-        # returns struct xucred {u_int version; uid_t uid; ...}, which is what it reads.
-        raw = sock.getsockopt(0, 1, 76)
-        return int(struct.unpack_from("2I", raw)[1])
-    return None  # pragma: no cover (no platform we run on)
+    credentials = peer_credentials(sys.platform)
+    if credentials is None:  # pragma: no cover (no platform we run on)
+        return None
+    raw = sock.getsockopt(credentials.level, credentials.option, credentials.size)
+    return credentials.uid_from(raw)
 
 
 def peer_refusal(sock: socket.socket, expected_uid: int) -> str | None:
@@ -209,42 +259,56 @@ class ControlServer:
         self._max_clients = max_clients
         self._uid = os.geteuid() if uid is None else uid
         self._clients = 0
+        self._path = handle.status().name
 
     async def serve(self, listening: socket.socket) -> None:
         """Accept clients on *listening* until cancelled (the run is over); never raises an
-        `Exception`. The socket stays the caller's (`bound_control_socket` closes it)."""
-        listening.setblocking(False)
-        async with anyio.create_task_group() as task_group:
-            while True:
-                try:
-                    client, _ = listening.accept()
-                except BlockingIOError:
-                    await anyio.wait_readable(listening)
-                    continue
-                except OSError as exc:  # e.g. EMFILE: keep serving the clients we have
-                    _log.warning("control socket: accept failed: %s", exc)
-                    await anyio.sleep(0.1)  # not a synchronisation: a pause before retrying
-                    continue
-                client.setblocking(False)
-                task_group.start_soon(self._serve_client, client)
+        `Exception`: a bug here is logged once, the socket stops serving and the tree goes
+        on. The socket stays the caller's (`bound_control_socket` closes it)."""
+        try:
+            await serve_connections([listening], self._serve_client, self._accept_failed)
+        except Exception:  # noqa: BLE001 (the control socket's bug is not the tree's)
+            _log.exception(
+                "%s: the control socket failed and no longer answers; the tree goes on "
+                "without it (a bug in super_visor: please report it with this traceback)",
+                self._path,
+                extra=record_fields(self._path, None),
+            )
 
-    async def _serve_client(self, client: socket.socket) -> None:
+    def _accept_failed(self, exc: OSError) -> None:
+        _log.warning(
+            "%s: control socket: accept failed: %s; still serving the clients already "
+            "connected (raise the open-files limit if it is EMFILE)",
+            self._path,
+            exc,
+            extra=record_fields(self._path, None),
+        )
+
+    async def _serve_client(self, client: Connection) -> None:
         self._clients += 1
         try:
-            with client:
-                await self._converse(client)
+            await self._converse(client)
         except Exception as exc:  # noqa: BLE001 (one client's trouble is not the tree's)
-            _log.debug("control socket: client dropped: %r", exc)
+            _log.debug(
+                "%s: control socket: client dropped: %r",
+                self._path,
+                exc,
+                extra=record_fields(self._path, None),
+            )
         finally:
             self._clients -= 1
 
-    async def _converse(self, client: socket.socket) -> None:
-        stream = _Connection(client)
-        refusal = peer_refusal(client, self._uid)
+    async def _converse(self, stream: Connection) -> None:
+        refusal = peer_refusal(stream.socket, self._uid)
         if refusal is None and self._clients > self._max_clients:
             refusal = f"too many clients (at most {self._max_clients} at once); try again"
         if refusal is not None:
-            _log.warning("control socket: client refused: %s", refusal)
+            _log.warning(
+                "%s: control socket: client refused: %s",
+                self._path,
+                refusal,
+                extra=record_fields(self._path, None),
+            )
             await _send(stream, error_reply(refusal))
             await _hang_up(stream)
             return
@@ -258,25 +322,25 @@ class ControlServer:
                 return
 
     async def _read_line(
-        self, reader: BufferedByteReceiveStream, stream: _Connection
+        self, reader: BufferedByteReceiveStream, stream: Connection
     ) -> bytes | None:
-        """The next request line; None once the connection is to be closed."""
-        problem: str
-        try:
-            with anyio.fail_after(self._read_timeout):
-                return await reader.receive_until(b"\n", MAX_LINE)
-        except TimeoutError:
+        """The next request line; None once the connection is to be closed (a last line
+        without its newline is dropped)."""
+        line = await receive_line(reader, b"\n", MAX_LINE, self._read_timeout)
+        if isinstance(line, bytes):
+            return line
+        if line is LineProblem.CLOSED:
+            return None
+        if line is LineProblem.TIMEOUT:
             problem = f"no complete request line within {self._read_timeout:g} s; closing"
-        except anyio.DelimiterNotFound:
+        else:
             problem = f"request line longer than {MAX_LINE} bytes; closing"
-        except (anyio.IncompleteRead, anyio.EndOfStream):
-            return None  # the client is gone (a last line without newline is dropped)
         await _send(stream, error_reply(problem))
         await _hang_up(stream)
         return None
 
 
-async def _hang_up(stream: _Connection) -> None:
+async def _hang_up(stream: Connection) -> None:
     """End a conversation we refuse so that the client reads our error reply: closing with
     its unread bytes still queued would reset the connection and destroy the reply in
     flight. So: no more writes, then discard what it sends (bounded) until it hangs up."""
@@ -290,56 +354,11 @@ async def _hang_up(stream: _Connection) -> None:
             return
 
 
-@final
-class _Connection(anyio.abc.ByteStream):
-    """One client's socket, read and written through ``anyio.wait_readable``/``wait_writable``.
-
-    Not through anyio's socket streams and listener: on asyncio (anyio 4.16) a ``receive()``
-    or ``accept()`` cancelled in the loop iteration in which its socket became ready has its
-    future completed after the cancel, and the loop logs ``InvalidStateError`` (a client that
-    connects or writes just as the run ends would do it). ``wait_readable`` tolerates that.
-    """
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        await anyio.lowlevel.checkpoint()
-        while True:
-            try:
-                data = self._sock.recv(max_bytes)
-            except BlockingIOError:
-                await anyio.wait_readable(self._sock)
-                continue
-            except OSError as exc:  # e.g. ECONNRESET
-                raise anyio.BrokenResourceError from exc
-            if not data:
-                raise anyio.EndOfStream
-            return data
-
-    async def send(self, item: bytes) -> None:
-        await anyio.lowlevel.checkpoint()
-        view = memoryview(item)
-        while view:
-            try:
-                view = view[self._sock.send(view) :]
-            except BlockingIOError:
-                await anyio.wait_writable(self._sock)
-            except OSError as exc:  # e.g. EPIPE: the client is gone
-                raise anyio.BrokenResourceError from exc
-
-    async def send_eof(self) -> None:
-        self._sock.shutdown(socket.SHUT_WR)
-
-    async def aclose(self) -> None:
-        """Nothing: `ControlServer` owns the socket and closes it."""
-
-
 def _is_shutdown(reply: dict[str, object]) -> bool:
     return reply.get("cmd") == "shutdown" and reply.get("ok") is True
 
 
-async def _send(stream: _Connection, reply: dict[str, object], *, shielded: bool = False) -> bool:
+async def _send(stream: Connection, reply: dict[str, object], *, shielded: bool = False) -> bool:
     """Send one reply line; False when the client did not take it in time.
 
     The reply to ``shutdown`` is shielded (within the same deadline): the shutdown it began
@@ -357,7 +376,12 @@ async def start_with_control(
     """Run *sup* as ``start()`` does (systemd notify included), serving the control socket
     *sock* beside it."""
     with attached_run(sup) as (run, handle):
-        _log.info("control socket: listening on %s", sock.getsockname())
+        _log.info(
+            "%s: control socket: listening on %s",
+            run.path,
+            sock.getsockname(),
+            extra=record_fields(run.path, None),
+        )
         server = ControlServer(handle)
         main = functools.partial(drive, run, handle, handle_signals=handle_signals)
         if notify:

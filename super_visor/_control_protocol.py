@@ -56,8 +56,17 @@ async def _carry_out(handle: RunHandle, request: dict[str, object]) -> dict[str,
     except (KeyError, _BadRequest) as exc:  # e.g. an unknown path: the message lists the procs
         return error_reply(str(exc.args[0]) if exc.args else repr(exc))
     except Exception as exc:  # noqa: BLE001 (every failure of a request is its reply)
-        return error_reply(f"{cmd} failed: {type(exc).__name__}: {exc}")
+        return error_reply(_failure(cmd, request.get("path"), exc))
     return {"ok": True, "cmd": cmd, **fields}
+
+
+def _failure(cmd: object, path: object, exc: Exception) -> str:
+    """Why an action failed, and what to do: its error names the state that refused it."""
+    target = f"{cmd} {path}" if isinstance(path, str) else cmd
+    return (
+        f"{target} failed: {type(exc).__name__}: {exc}; the tree's log has the details; "
+        "check the proc's state with `super-visor ctl SOCK status` before trying again"
+    )
 
 
 class _BadRequest(Exception):
@@ -69,42 +78,19 @@ def error_reply(message: str) -> dict[str, object]:
 
 
 def _path_of(handle: RunHandle, request: dict[str, object]) -> str:
-    """The request's proc path, checked: `KeyError` (listing the procs) when there is none."""
+    """The request's proc path, checked: `KeyError` (naming the fix) when no proc has it."""
     path = request.get("path")
     if not isinstance(path, str) or not path:
         msg = f'{request.get("cmd")} needs "path": the proc\'s path, e.g. "pipeline/consumer"'
         raise _BadRequest(msg)
-    handle.is_running(path)
+    handle._slot_at(path)  # the lookup the actions make: its KeyError is the reply
     return path
 
 
 def status_reply(status: TreeStatus) -> dict[str, object]:
-    """A `TreeStatus` as JSON: every proc in one flat list, depth first, with its depth
-    (flat, so a tree nested thousands of levels deep still serialises without recursion)."""
-    procs: list[dict[str, object]] = []
-    stack = [(0, proc) for proc in reversed(status.procs)]
-    while stack:
-        depth, proc = stack.pop()
-        procs.append(
-            {
-                "path": proc.path,
-                "name": proc.name,
-                "depth": depth,
-                "state": str(proc.state),
-                "ready": proc.ready,
-                "restarts": proc.restarts,
-                "started_at": proc.started_at,
-                "dynamic": proc.dynamic,
-            }
-        )
-        stack.extend((depth + 1, child) for child in reversed(proc.children))
-    return {
-        "name": status.name,
-        "state": str(status.state),
-        "ready": status.ready,
-        "restart_limit_reached": status.restart_limit_reached,
-        "procs": procs,
-    }
+    """A `TreeStatus` as JSON (`TreeStatus.as_dict`): every proc in one flat list, depth
+    first, with its depth."""
+    return status.as_dict()
 
 
 def _state_after(handle: RunHandle, path: str) -> dict[str, object]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import socket
 import sys
-import time
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
@@ -168,9 +167,9 @@ def _describe(reply: dict[str, object]) -> str:
     return f"{cmd} {reply.get('path')}: done, {now}"
 
 
-def format_status(status: dict[str, object], *, now: float | None = None) -> str:
-    """The status reply as a table: one line per proc, full path, indented by depth."""
-    now = time.time() if now is None else now
+def format_status(status: dict[str, object]) -> str:
+    """The status reply as a table: one line per proc, full path, indented by depth, and
+    its ``uptime_s`` (as the tree counted it: while the proc's task runs)."""
     readiness = "ready" if status.get("ready") else "not ready"
     lines = [f"{status.get('name')}: {status.get('state')}, {readiness}"]
     procs = status.get("procs")
@@ -186,7 +185,7 @@ def format_status(status: dict[str, object], *, now: float | None = None) -> str
                 str(proc.get("state")),
                 "ready" if proc.get("ready") else "-",
                 f"restarts={proc.get('restarts')}",
-                _uptime(proc, now),
+                _uptime(proc.get("uptime_s")),
             )
         )
     widths = [max((len(row[i]) for row in rows), default=0) for i in range(4)]
@@ -196,11 +195,9 @@ def format_status(status: dict[str, object], *, now: float | None = None) -> str
     return "\n".join(lines)
 
 
-def _uptime(proc: dict[str, object], now: float) -> str:
-    started = proc.get("started_at")
-    if proc.get("state") not in ("running", "starting") or not isinstance(started, int | float):
+def _uptime(seconds: object) -> str:
+    if not isinstance(seconds, int | float):
         return ""
-    seconds = max(0.0, now - started)
     if seconds < 60:
         return f"up {seconds:.0f}s"
     if seconds < 3600:

@@ -23,30 +23,47 @@ What is sent, and when (API.md section 9):
 
 Sending never blocks and never raises into the tree: the socket is non-blocking, a full
 socket buffer drops the message, and a missing or refusing socket is logged once at WARNING.
+A bug in this module is logged once and turns notifying off for the rest of the run; the
+tree goes on (under ``WatchdogSec=`` the missing pings then let systemd restart it).
+
+One notifier per process: the first root run claims it, until it ends. A proc that runs
+a tree of its own in the same process sends nothing, and children started by our procs
+(`Command`) do not inherit `NOTIFY_VARIABLES`, so none of them can speak for this service
+(``sd_notify``'s *unset_environment*, for children only).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import os
 import socket
+import threading
 from typing import TYPE_CHECKING, Final, TypeVar, final
 
 import anyio
 
-from ._events import EventKind, get_logger
+from ._events import EventKind, get_logger, record_fields
 from ._plan import shutdown_bound
 from ._taskgroups import run_beside
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Mapping
+    from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 
     from ._context import RunContext
     from ._events import Event
     from ._status import TreeStatus
     from ._supervisor import Supervisor
 
-__all__ = ("EXTEND_STEP", "STATUS_INTERVAL", "Notifier", "with_systemd_notify")
+__all__ = (
+    "EXTEND_STEP",
+    "NOTIFY_VARIABLES",
+    "STATUS_INTERVAL",
+    "Notifier",
+    "child_environment",
+    "with_systemd_notify",
+)
 
 T = TypeVar("T")
 
@@ -55,6 +72,35 @@ STATUS_INTERVAL: Final = 0.25
 #: Seconds between two ``EXTEND_TIMEOUT_USEC=`` messages during a long stop; each one asks
 #: for three steps, so one late step does not make the service manager give up.
 EXTEND_STEP: Final = 1.0
+#: What the service manager gives this process alone: kept from every child we start.
+NOTIFY_VARIABLES: Final = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
+
+#: Whether a root run of this process holds the notifier now (see `_claim`).
+_claimed = False
+_claim_lock = threading.Lock()
+
+
+def child_environment(env: Mapping[str, str] | None) -> dict[str, str]:
+    """The environment for a child process: *env* (None: ours), without `NOTIFY_VARIABLES`,
+    so the child cannot send ``READY=1`` or ``STOPPING=1`` in our name."""
+    source = os.environ if env is None else env
+    return {key: value for key, value in source.items() if key not in NOTIFY_VARIABLES}
+
+
+@contextlib.contextmanager
+def _claim() -> Iterator[bool]:
+    """True for the first root run of this process (until it ends); False for a run
+    started inside it, which must not speak for the service."""
+    global _claimed  # one service manager per process, by its nature
+    with _claim_lock:
+        mine = not _claimed
+        _claimed = True
+    try:
+        yield mine
+    finally:
+        if mine:
+            with _claim_lock:
+                _claimed = False
 
 
 async def with_systemd_notify(
@@ -62,20 +108,27 @@ async def with_systemd_notify(
 ) -> T:
     """Await ``main()`` (the root's run) while telling systemd about it, when
     ``NOTIFY_SOCKET`` is set; otherwise just await it."""
-    notifier = Notifier.from_environ(os.environ, run.path)
-    if notifier is None:
-        return await main()
-    with notifier:
-        session = _Session(notifier, run, shutdown_bound(sup, abandoned=True))
-        run.hub = run.hub.with_callbacks((session.on_event,))
-        helpers = [session.send_status, session.extend_stop]
-        period = watchdog_period(os.environ)
-        if period is not None:
-            helpers.append(lambda: session.keep_watchdog(period))
-        try:
-            return await run_beside(main, *helpers)
-        finally:
-            session.flush_status()
+    with _claim() as mine:
+        notifier = Notifier.from_environ(os.environ, run.path) if mine else None
+        if notifier is None:
+            return await main()
+        with notifier:
+            return await _notifying(notifier, run, sup, main)
+
+
+async def _notifying(
+    notifier: Notifier, run: RunContext, sup: Supervisor, main: Callable[[], Awaitable[T]]
+) -> T:
+    session = _Session(notifier, run, shutdown_bound(sup, abandoned=True))
+    run.hub = run.hub.with_callbacks((session.on_event,))
+    helpers = [session.send_status, session.extend_stop]
+    period = watchdog_period(os.environ)
+    if period is not None:
+        helpers.append(functools.partial(session.keep_watchdog, period))
+    try:
+        return await run_beside(main, *(session.guarded(helper) for helper in helpers))
+    finally:
+        session.safely(session.flush_status)
 
 
 def watchdog_period(environ: Mapping[str, str]) -> float | None:
@@ -117,7 +170,7 @@ class Notifier:
                 "NOTIFY_SOCKET, or pass notify=False",
                 path,
                 address,
-                extra={"sv_path": path},
+                extra=record_fields(path, None),
             )
             return None
         return cls(address, path)
@@ -147,7 +200,7 @@ class Notifier:
             "will not see readiness, status or watchdog pings (is the socket still there?)",
             self._path,
             exc,
-            extra={"sv_path": self._path},
+            extra=record_fields(self._path, None),
         )
 
 
@@ -164,15 +217,59 @@ class _Session:
         self._dirty = False
         self._last = ""
         self._ready_sent = False
+        self._off = False
+
+    def guarded(
+        self, helper: Callable[[], Coroutine[object, object, None]]
+    ) -> Callable[[], Coroutine[object, object, None]]:
+        """*helper*, with any `Exception` it raises logged (once) and notifying turned off,
+        instead of escaping into the run (where it would cancel the whole tree)."""
+
+        async def run_guarded() -> None:
+            try:
+                await helper()
+            except Exception as exc:  # noqa: BLE001 (our bug must not end the tree)
+                self._give_up(exc)
+
+        return run_guarded
+
+    def safely(self, action: Callable[[], None]) -> None:
+        """Call *action*; an `Exception` it raises is logged once and turns notifying off
+        (in a ``finally``, it would replace the run's report or error)."""
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 (our bug must not replace the report)
+            self._give_up(exc)
+
+    def _give_up(self, exc: Exception) -> None:
+        if self._off:
+            return
+        self._off = True
+        get_logger().error(
+            "%s: systemd notify failed and is off for the rest of this run; the tree goes "
+            "on (with WatchdogSec= set, systemd will restart the service); a bug in "
+            "super_visor: please report it with this traceback",
+            self._run.path,
+            exc_info=exc,
+            extra=record_fields(self._run.path, None),
+        )
+
+    def _send(self, message: str) -> None:
+        if not self._off:
+            self._notifier.send(message)
 
     def on_event(self, event: Event) -> None:
         """The hub's callback: READY and STOPPING at once, STATUS via `send_status`."""
+        if not self._off:
+            self.safely(functools.partial(self._on_event, event))
+
+    def _on_event(self, event: Event) -> None:
         root = event.path == self._run.path
         if root and event.kind is EventKind.READY and not self._ready_sent:
             self._ready_sent = True
-            self._notifier.send("READY=1")
+            self._send("READY=1")
         elif root and event.kind is EventKind.SHUTDOWN_BEGUN and not self._stopping.is_set():
-            self._notifier.send("STOPPING=1")
+            self._send("STOPPING=1")
             self._stopping.set()
         self._last = f"{event.path} {event.kind.value.replace('_', ' ')}"
         self._dirty = True
@@ -190,7 +287,7 @@ class _Session:
         """Send the current state if it changed since the last line."""
         if self._dirty:
             self._dirty = False
-            self._notifier.send(f"STATUS={status_line(self._run.status(), self._last)}")
+            self._send(f"STATUS={status_line(self._run.status(), self._last)}")
 
     async def keep_watchdog(self, period: float) -> None:
         """``WATCHDOG=1`` every half *period* while the loop runs on time and no supervisor
@@ -203,7 +300,7 @@ class _Session:
             if blocked:
                 self._log_blocked(period)
             elif not self._run.root.restart_limit_reached:
-                self._notifier.send("WATCHDOG=1")
+                self._send("WATCHDOG=1")
             await anyio.sleep(period / 2)
 
     def _log_blocked(self, period: float) -> None:
@@ -213,7 +310,7 @@ class _Session:
             "to a thread, e.g. super_visor.procs.Thread)",
             self._run.path,
             period,
-            extra={"sv_path": self._run.path},
+            extra=record_fields(self._run.path, None),
         )
 
     async def extend_stop(self) -> None:
@@ -227,12 +324,7 @@ class _Session:
             if left <= 0:
                 return
             usec = math.ceil(min(left, 3 * EXTEND_STEP) * 1_000_000)
-            self._notifier.send(f"EXTEND_TIMEOUT_USEC={usec}")
-
-
-#: The states of a proc whose task runs (`RunState` values: a StrEnum compares as its text,
-#: and `_status` is not imported here, to keep ``import super_visor`` cheap).
-_LIVE = frozenset(("starting", "running", "stopping"))
+            self._send(f"EXTEND_TIMEOUT_USEC={usec}")
 
 
 def status_line(status: TreeStatus, last: str) -> str:
@@ -242,7 +334,7 @@ def status_line(status: TreeStatus, last: str) -> str:
     ready = sum(proc.ready for proc in procs)
     line = f"{status.state.value}: {ready}/{len(procs)} procs ready"
     if status.state == "stopping":
-        left = sum(proc.state in _LIVE for proc in procs)
+        left = sum(proc.state.is_live for proc in procs)
         line = f"stopping: {left}/{len(procs)} procs still running"
     restarts = sum(proc.restarts for proc in procs)
     if restarts:

@@ -75,7 +75,7 @@ def test_format_status_lists_every_proc_indented_with_its_state() -> None:
                 "state": "running",
                 "ready": True,
                 "restarts": 0,
-                "started_at": 1000.0,
+                "uptime_s": 42.0,
             },
             {
                 "path": "app/pipeline",
@@ -83,7 +83,7 @@ def test_format_status_lists_every_proc_indented_with_its_state() -> None:
                 "state": "running",
                 "ready": True,
                 "restarts": 2,
-                "started_at": 100.0,
+                "uptime_s": 942.0,
             },
             {
                 "path": "app/pipeline/consumer",
@@ -91,29 +91,29 @@ def test_format_status_lists_every_proc_indented_with_its_state() -> None:
                 "state": "stopped",
                 "ready": False,
                 "restarts": 0,
-                "started_at": 900.0,
+                "uptime_s": None,
             },
             {
                 "path": "app/pipeline/slow",
                 "depth": 1,
-                "state": "starting",
+                "state": "stopping",
                 "ready": False,
                 "restarts": 0,
-                "started_at": -8000.0,
+                "uptime_s": 9042.4,
             },
         ],
     }
-    assert format_status(status, now=1042.0).splitlines() == [
+    assert format_status(status).splitlines() == [
         "app: running, not ready",
         "app/db                   running   ready  restarts=0  up 42s",
         "app/pipeline             running   ready  restarts=2  up 15m42s",
         "  app/pipeline/consumer  stopped   -      restarts=0",
-        "  app/pipeline/slow      starting  -      restarts=0  up 2h30m",
+        "  app/pipeline/slow      stopping  -      restarts=0  up 2h30m",
     ]
 
 
 def test_format_status_survives_a_reply_missing_fields() -> None:
-    assert format_status({"procs": [{"path": "x"}, "junk"]}, now=0.0).splitlines() == [
+    assert format_status({"procs": [{"path": "x"}, "junk"]}).splitlines() == [
         "None: None, not ready",
         "x  None  -  restarts=None",
     ]

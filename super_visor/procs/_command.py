@@ -34,6 +34,7 @@ import anyio
 
 from .._errors import ConfigError, StartupError
 from .._events import EventKind, record_fields
+from .._notify import child_environment
 from .._validate import Problem, check_count, check_name, check_seconds, valid
 from ._common import FORCE_RESERVE
 from ._output import OutputRing
@@ -99,7 +100,9 @@ class Command:
             single string is refused: there is no shell, so nothing would split it.
         name: the proc name (and the logger ``super_visor.procs.<name>``).
         env: the child's whole environment (like `subprocess`: it *replaces* ours; pass
-            ``{**os.environ, "KEY": "value"}`` to add to it). None inherits ours.
+            ``{**os.environ, "KEY": "value"}`` to add to it). None inherits ours. Either
+            way ``NOTIFY_SOCKET``, ``WATCHDOG_USEC`` and ``WATCHDOG_PID`` are left out:
+            systemd's notifications are this process's to send.
         cwd: the child's working directory.
         ready: a readiness probe (`TcpProbe`, `HttpProbe`, `LogLineProbe`, `FileProbe`).
             With one, the command gates start-up: the next proc starts once the probe passed,
@@ -177,7 +180,7 @@ class Command:
         process = await anyio.open_process(
             self.argv,
             stdin=subprocess.DEVNULL,
-            env=self.env,
+            env=child_environment(self.env),
             cwd=self.cwd,
             start_new_session=True,
         )

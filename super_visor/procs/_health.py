@@ -2,31 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Final, final
 
 import anyio
 from anyio.abc import SocketAttribute
 
-from .._status import RunState
+from .._events import record_fields
+from .._transport import serve_connections
 from .._validate import check_name, check_port, check_seconds, valid
 from ._http import Reply, serve_one
 
 if TYPE_CHECKING:
-    from anyio.abc import SocketStream
-
     from .._context import RunContext
     from .._status import TreeStatus
     from .._token import CancellationToken
+    from .._transport import Connection
 
 __all__ = ("HealthServer",)
 
-#: Connections served at once; more are closed unanswered, so a flood of probes or of
-#: idle clients costs a bounded number of tasks and file descriptors.
+#: Connections served at once; more are closed unanswered (and logged at DEBUG), so a
+#: flood of probes or of idle clients costs a bounded number of tasks and file descriptors.
 MAX_CONNECTIONS: Final = 64
-
-#: The states in which a proc's task runs: its uptime counts.
-_LIVE = frozenset((RunState.STARTING, RunState.RUNNING, RunState.STOPPING))
 
 
 @final
@@ -50,7 +48,9 @@ class HealthServer:
 
     Requests are bounded (see ``_http``): GET and HEAD only (405 otherwise), one request per
     connection, the head within 8 KiB (431) and within *read_timeout* seconds (408);
-    garbage gets 400. None of it reaches the tree: a bad client only loses its connection.
+    garbage gets 400; a reply not taken within *read_timeout* is dropped. None of it reaches
+    the tree: a bad client only loses its connection, and a bug answering a request is
+    logged and answered 500, the server goes on.
 
     .. versionadded:: 0.2
     """
@@ -77,31 +77,65 @@ class HealthServer:
         )
         self._logger = logging.getLogger(f"super_visor.procs.{self.name}")
         self._open = 0
+        self._path = name
 
     def __repr__(self) -> str:
         return f"HealthServer({self.name!r}, {self.host}:{self.port})"
 
     async def run_proc(self, token: CancellationToken, /) -> None:
         root = _root_of(token, self.name)
+        self._path = token.path
         listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
-        async with listener, anyio.create_task_group() as connections:
+        async with listener:
             token.ready(listener.extra(SocketAttribute.local_port))
+            sockets = [each.extra(SocketAttribute.raw_socket) for each in listener.listeners]
             with token.cancel_scope():
-                await listener.serve(lambda stream: self._serve(stream, root), connections)
-            await listener.aclose()
-            connections.cancel_scope.cancel()
+                await serve_connections(
+                    sockets, lambda stream: self._serve(stream, root), self._accept_failed
+                )
 
-    async def _serve(self, stream: SocketStream, root: RunContext) -> None:
-        async with stream:
-            if self._open >= MAX_CONNECTIONS:
-                return
-            self._open += 1
-            try:
-                await serve_one(stream, lambda path: self._answer(path, root), self.read_timeout)
-            except (anyio.BrokenResourceError, anyio.EndOfStream, anyio.IncompleteRead):
-                self._logger.debug("%s: a client went away", self.name)
-            finally:
-                self._open -= 1
+    async def _serve(self, stream: Connection, root: RunContext) -> None:
+        if self._open >= MAX_CONNECTIONS:
+            self._debug(
+                "%s: %d connections open already; one more closed unanswered", MAX_CONNECTIONS
+            )
+            return
+        self._open += 1
+        try:
+            answer = functools.partial(self._answer_safely, root=root)
+            if not await serve_one(stream, answer, self.read_timeout):
+                self._debug(
+                    "%s: a client did not take its reply within %gs; dropped", self.read_timeout
+                )
+        except (anyio.BrokenResourceError, anyio.EndOfStream):
+            self._debug("%s: a client went away")
+        finally:
+            self._open -= 1
+
+    def _answer_safely(self, path: str, root: RunContext) -> Reply | None:
+        try:
+            return self._answer(path, root)
+        except Exception:  # a bug answering one request must not end the server
+            self._logger.exception(
+                "%s: answering GET %s failed; replied 500 (a bug in super_visor: please "
+                "report it with this traceback)",
+                self._path,
+                path,
+                extra=record_fields(self._path, None),
+            )
+            return Reply(500, "internal error; see the server's log\n")
+
+    def _accept_failed(self, exc: OSError) -> None:
+        self._logger.warning(
+            "%s: accept failed: %s; still serving the clients already connected (raise the "
+            "open-files limit if it is EMFILE)",
+            self._path,
+            exc,
+            extra=record_fields(self._path, None),
+        )
+
+    def _debug(self, message: str, *args: object) -> None:
+        self._logger.debug(message, self._path, *args, extra=record_fields(self._path, None))
 
     def _answer(self, path: str, root: RunContext) -> Reply | None:
         if path == "/livez":
@@ -134,19 +168,4 @@ def status_json(status: TreeStatus) -> str:
     """The ``/status`` document: the tree, depth first, one entry per proc."""
     import json  # lazy: only a /status request pays for it
 
-    procs = [
-        {
-            "path": proc.path,
-            "state": proc.state.value,
-            "ready": proc.ready,
-            "restarts": proc.restarts,
-            "uptime_s": (
-                round(status.taken_at - proc.started_at, 3)
-                if proc.started_at is not None and proc.state in _LIVE
-                else None
-            ),
-        }
-        for proc in status.walk()
-    ]
-    document = {"name": status.name, "state": status.state.value, "ready": status.ready}
-    return json.dumps({**document, "procs": procs}, indent=2) + "\n"
+    return json.dumps(status.as_dict(), indent=2) + "\n"

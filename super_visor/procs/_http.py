@@ -5,7 +5,9 @@ answer). What a client can send is bounded, because a probe port is reachable by
 on the network it binds: the request head must arrive within *read_timeout* seconds (a
 slowloris client gets 408 and is closed) and fit in `MAX_HEAD` bytes (431 otherwise); a
 malformed request line or header gets 400, another method 405, another HTTP version 505.
-Bodies are never read. A client that goes away is simply forgotten.
+Bodies are never read. The reply, too, must be taken within *read_timeout* seconds: a
+client that sends a request and never reads is dropped, so it cannot hold its connection
+(and the server's slot) for ever. A client that goes away is simply forgotten.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import TYPE_CHECKING, Final, final
 
 import anyio
 from anyio.streams.buffered import BufferedByteReceiveStream
+
+from .._transport import LineProblem, receive_line
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,6 +40,7 @@ _REASONS: Final = {
     405: "Method Not Allowed",
     408: "Request Timeout",
     431: "Request Header Fields Too Large",
+    500: "Internal Server Error",
     503: "Service Unavailable",
     505: "HTTP Version Not Supported",
 }
@@ -60,8 +65,11 @@ class _Refused(Exception):
 
 async def serve_one(
     stream: ByteStream, answer: Callable[[str], Reply | None], read_timeout: float
-) -> None:
-    """Read one request from *stream* and reply; *answer(path)* is None for an unknown path."""
+) -> bool:
+    """Read one request from *stream* and reply; *answer(path)* is None for an unknown path.
+
+    Every wait is bounded by *read_timeout*: reading the head, and sending the reply.
+    Returns False when the client did not take the reply in time (it is to be dropped)."""
     head_only = False
     try:
         method, path = await _read_head(stream, read_timeout)
@@ -69,21 +77,21 @@ async def serve_one(
         reply = answer(path) or Reply(404, f"no such path: {path}\n")
     except _Refused as refused:
         reply = refused.reply
-    await stream.send(_encode(reply, head_only=head_only))
+    with anyio.move_on_after(read_timeout) as scope:
+        await stream.send(_encode(reply, head_only=head_only))
+    return not scope.cancelled_caught
 
 
 async def _read_head(stream: ByteStream, read_timeout: float) -> tuple[str, str]:
     """The method and path (query left out) of a valid GET or HEAD request."""
-    buffered = BufferedByteReceiveStream(stream)
-    head: bytes | None
-    try:
-        with anyio.fail_after(read_timeout):
-            head = await buffered.receive_until(b"\r\n\r\n", MAX_HEAD)
-    except TimeoutError:
-        raise _Refused(Reply(408, f"no complete request within {read_timeout:g}s\n")) from None
-    except anyio.DelimiterNotFound:
-        head = None
-    if head is None or len(head) > MAX_HEAD:  # also when it came whole in one read
+    head = await receive_line(
+        BufferedByteReceiveStream(stream), b"\r\n\r\n", MAX_HEAD, read_timeout
+    )
+    if head is LineProblem.TIMEOUT:
+        raise _Refused(Reply(408, f"no complete request within {read_timeout:g}s\n"))
+    if head is LineProblem.CLOSED:
+        raise anyio.EndOfStream
+    if head is LineProblem.TOO_LONG:
         raise _Refused(Reply(431, f"request head larger than {MAX_HEAD} bytes\n"))
     request_line, *headers = head.decode("latin-1").split("\r\n")
     match = _REQUEST_LINE.fullmatch(request_line)
