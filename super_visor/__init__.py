@@ -43,7 +43,7 @@ if _TYPE_CHECKING:
     from ._status import RunState as RunState
     from ._status import TreeStatus as TreeStatus
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = (
     "Backoff",
