@@ -44,7 +44,7 @@ __all__ = (
 
 LogFormat = Literal["plain", "json"]
 
-#: The ``extra`` fields super_visor puts on its records (see ``_events.log_fields``).
+#: The ``extra`` fields super_visor puts on its records (see ``_eventlog.log_fields``).
 SV_FIELDS = ("sv_path", "sv_event", "sv_restarts", "sv_status")
 
 _PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"

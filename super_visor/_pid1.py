@@ -89,7 +89,7 @@ def become_init_if_pid1(root: str) -> None:
 
 
 def _warn_threads(root: str) -> None:
-    from ._events import get_logger, record_fields
+    from ._eventlog import get_logger, record_fields
 
     get_logger().warning(
         "running as PID 1 with other threads already started, so super_visor cannot split "
