@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ._console import LiveConsole
 
 __all__ = (
+    "LOG_FORMATS",
     "SERVER_LOGGERS",
     "SV_FIELDS",
     "JsonFormatter",
@@ -43,6 +44,9 @@ __all__ = (
 )
 
 LogFormat = Literal["plain", "json"]
+#: Every log format: the one list that ``_config`` (``SUPER_VISOR_LOG_FORMAT``) and the CLI
+#: (``--log-format``) check against.
+LOG_FORMATS: tuple[LogFormat, ...] = get_args(LogFormat)
 
 #: The ``extra`` fields super_visor puts on its records (see ``_eventlog.log_fields``).
 SV_FIELDS = ("sv_path", "sv_event", "sv_restarts", "sv_status")
@@ -55,8 +59,9 @@ _PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), 
 
 def check_log_format(value: object, where: str) -> LogFormat:
     """*value* if it names a format, else a `ConfigError` naming *where* it came from."""
-    if isinstance(value, str) and value in get_args(LogFormat):
-        return value  # type: ignore[return-value]
+    for known in LOG_FORMATS:
+        if value == known:
+            return known
     raise ConfigError(
         where,
         f"unknown log format {value!r}",
