@@ -1,7 +1,8 @@
 """super_visor: start, supervise and stop the long-running parts of an async application.
 
 Layering (imports point one way; docs/explanation/engine.md draws it): pure logic
-(``_errors``, ``_token``, ``_proc``, ``_spec``, ``_lifecycle``, ``_restart``, ``_outcome``) <-
+(``_errors``, ``_token``, ``_proc``, ``_spec``, ``_lifecycle``, ``_restart``, ``_outcome``,
+``_eventlog``) <-
 ``_slot``/``_events``/``_validate`` <- the run's parts (``_startup``, ``_shutdown``,
 ``_restarter``, ``_dynamic``, ``_proc_task``) <- ``_engine`` <- ``_signals``/``_handle`` <-
 ``_supervisor`` <- ``_builder``/``_config`` <- ``_run`` <- ``_cli``; ``_console`` (the only
@@ -43,7 +44,7 @@ if _TYPE_CHECKING:
     from ._status import RunState as RunState
     from ._status import TreeStatus as TreeStatus
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = (
     "Backoff",

@@ -25,6 +25,7 @@ from . import __version__
 from ._builder import SupervisorBuilder
 from ._ctl import add_ctl_parser, ctl_command
 from ._errors import ConfigError
+from ._logformat import LOG_FORMATS
 from ._plan import format_k8s, format_plan, format_systemd, format_tree
 from ._run import EXIT_CONFIG_ERROR, prepare, run_prepared
 from ._supervisor import Supervisor
@@ -296,7 +297,7 @@ def _add_common_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--log-level", help="level of the super_visor loggers (DEBUG, INFO, ...)")
     command.add_argument(
         "--log-format",
-        choices=("plain", "json"),
+        choices=LOG_FORMATS,
         help="how run writes log lines to stderr: plain, or json (one object per line, with "
         "the sv_* fields); as SUPER_VISOR_LOG_FORMAT (default: plain)",
     )

@@ -21,7 +21,8 @@ would otherwise do nothing), an override naming a proc the tree does not have, o
 matches two procs, is a `ConfigError` naming the variable, the value, where it came from and
 what was expected. The resolved values are a frozen `Settings` that records each one's source
 (``super-visor check`` prints it) and `Settings.apply` makes a new `Supervisor` from them,
-leaving the original untouched (what each value changes in the tree is ``_overrides``).
+leaving the original untouched (what each value changes in the tree is ``_overrides``; what
+each field accepts, and its parser, is ``_config_fields``).
 """
 
 from __future__ import annotations
@@ -29,94 +30,22 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, final
+from typing import TYPE_CHECKING, final
 
+from ._config_fields import FIELDS, ConsoleMode
 from ._errors import ConfigError
 from ._overrides import SPEC_FIELDS, SUPERVISOR_FIELDS, apply_settings, resolved_settings
-from ._validate import is_count, is_seconds
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Iterator, Mapping
 
+    from ._logformat import LogFormat
     from ._supervisor import Supervisor
 
-__all__ = ("PREFIX", "Setting", "Settings", "proc_variable")
+__all__ = ("PREFIX", "ConsoleMode", "Setting", "Settings", "proc_variable")
 
 PREFIX = "SUPER_VISOR_"
 _PER_PROC = "SUPER_VISOR__"
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_LOG_FORMATS = ("plain", "json")
-_CONSOLE_WORDS: dict[str, bool | None] = {
-    "auto": None,
-    **dict.fromkeys(("1", "on", "true", "yes"), True),
-    **dict.fromkeys(("0", "off", "false", "no"), False),
-}
-
-ConsoleMode = bool | Literal["auto"]
-
-
-def _seconds(raw: str) -> float:
-    value = float(raw)
-    if not is_seconds(value):
-        raise ValueError(raw)
-    return value
-
-
-def _positive_seconds(raw: str) -> float:
-    value = float(raw)
-    if not is_seconds(value, positive=True):
-        raise ValueError(raw)
-    return value
-
-
-def _timeout(raw: str) -> float | None:
-    return None if raw.strip().lower() == "none" else _seconds(raw)
-
-
-def _count(raw: str) -> int:
-    value = int(raw)
-    if not is_count(value):
-        raise ValueError(raw)
-    return value
-
-
-def _console(raw: str) -> ConsoleMode:
-    word = _CONSOLE_WORDS[raw.strip().lower()]  # KeyError -> malformed
-    return "auto" if word is None else word
-
-
-def _log_format(raw: str) -> str:
-    word = raw.strip().lower()
-    if word not in _LOG_FORMATS:
-        raise ValueError(raw)
-    return word
-
-
-def _level(raw: str) -> str:
-    level = raw.strip().upper()
-    if level not in _LOG_LEVELS:
-        raise ValueError(raw)
-    return level
-
-
-def _socket_path(raw: str) -> str:
-    if not raw.strip():
-        raise ValueError(raw)
-    return raw
-
-
-#: The field a variable sets -> (what is expected, an example value, the parser).
-_FIELDS: dict[str, tuple[str, str, Callable[[str], object]]] = {
-    "grace": ("a finite number of seconds >= 0", "5", _seconds),
-    "ready_timeout": ("a finite number of seconds >= 0, or 'none'", "10", _timeout),
-    "max_restarts": ("a whole number >= 0", "3", _count),
-    "within": ("a finite number of seconds > 0", "5", _positive_seconds),
-    "abandon_after": ("a finite number of seconds >= 0", "10", _seconds),
-    "console": ("one of auto, on, off (or true/false, 1/0, yes/no)", "auto", _console),
-    "log_level": ("one of " + ", ".join(_LOG_LEVELS), "INFO", _level),
-    "log_format": ("one of " + ", ".join(_LOG_FORMATS), "json", _log_format),
-    "control": ("the path of the control socket", "/run/app/control.sock", _socket_path),
-}
 #: Fields a per-proc override may set; max_restarts and within only on a nested supervisor.
 _PROC_FIELDS = (*SPEC_FIELDS, *SUPERVISOR_FIELDS)
 
@@ -217,7 +146,7 @@ class Settings:
         return None if setting is None else setting.value  # type: ignore[return-value]
 
     @property
-    def log_format(self) -> str:
+    def log_format(self) -> LogFormat:
         """``"plain"`` or ``"json"``: how ``run()`` writes log records to stderr."""
         setting = self.get("log_format")
         return "plain" if setting is None else setting.value  # type: ignore[return-value]
@@ -324,7 +253,7 @@ class _Targets:
 def _parse(variable: str, raw: str | None, source: str, targets: _Targets) -> Setting:
     """Check one variable and parse its value; every problem is a `ConfigError`."""
     field, path = _locate(variable, raw, source, targets)
-    expected, example, parse = _FIELDS[field]
+    expected, example, parse = FIELDS[field]
     if raw is None and source == "code":
         return Setting(variable=variable, field=field, path=path, value=None, source=source)
     try:
@@ -368,9 +297,9 @@ def _locate(variable: str, raw: str | None, source: str, targets: _Targets) -> t
 
 def _tree_wide_field(variable: str, raw: str | None, source: str, targets: _Targets) -> str:
     field = variable[len(PREFIX) :].lower()
-    if field in _FIELDS:
+    if field in FIELDS:
         return field
-    known = [f"{PREFIX}{name.upper()}" for name in _FIELDS] + targets.valid_variables()
+    known = [f"{PREFIX}{name.upper()}" for name in FIELDS] + targets.valid_variables()
     close = _suggest(variable, known)
     hint = f"did you mean {close}?" if close else "known: " + ", ".join(known[:6])
     raise ConfigError(

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from ._console import LiveConsole
 
 __all__ = (
+    "LOG_FORMATS",
     "SERVER_LOGGERS",
     "SV_FIELDS",
     "JsonFormatter",
@@ -43,8 +44,11 @@ __all__ = (
 )
 
 LogFormat = Literal["plain", "json"]
+#: Every log format: the one list that ``_config`` (``SUPER_VISOR_LOG_FORMAT``) and the CLI
+#: (``--log-format``) check against.
+LOG_FORMATS: tuple[LogFormat, ...] = get_args(LogFormat)
 
-#: The ``extra`` fields super_visor puts on its records (see ``_events.log_fields``).
+#: The ``extra`` fields super_visor puts on its records (see ``_eventlog.log_fields``).
 SV_FIELDS = ("sv_path", "sv_event", "sv_restarts", "sv_status")
 
 _PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -55,8 +59,9 @@ _PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), 
 
 def check_log_format(value: object, where: str) -> LogFormat:
     """*value* if it names a format, else a `ConfigError` naming *where* it came from."""
-    if isinstance(value, str) and value in get_args(LogFormat):
-        return value  # type: ignore[return-value]
+    for known in LOG_FORMATS:
+        if value == known:
+            return known
     raise ConfigError(
         where,
         f"unknown log format {value!r}",
@@ -152,6 +157,9 @@ class stderr_logging:
     ``basicConfig()`` when the root has none); on the root, such a ``basicConfig()`` finds
     a handler and does nothing.
 
+    With log format ``json`` and logging already configured, one WARNING says the app's
+    handlers win and how to get JSON, rather than the format silently doing nothing.
+
     The ``super_visor`` level is *level* when given (``SUPER_VISOR_LOG_LEVEL``; it applies
     even when the app configured logging: the operator asked for it), else INFO, or
     WARNING under the live console, whose tree already shows what the INFO lines say.
@@ -171,7 +179,11 @@ class stderr_logging:
         self._set_level(ours, self._level_name)
         root = logging.getLogger()
         if root.handlers or ours.handlers:
-            return  # the app configured logging: its handlers and formats decide
+            # The app configured logging: its handlers and formats decide. Rewriting its
+            # handlers' formatters would override a choice the app made on purpose.
+            if self._format == "json":
+                _warn_json_not_applied(ours)
+            return
         self._handler = self._make_handler()
         root.addHandler(self._handler)
         if ours.level == logging.NOTSET:
@@ -198,3 +210,18 @@ class stderr_logging:
             logging.getLogger().removeHandler(self._handler)
         for logger, level in self._saved.items():
             logger.setLevel(level)
+
+
+def _warn_json_not_applied(ours: logging.Logger) -> None:
+    """Say that ``json`` was asked for and is not applied, through the app's own handlers.
+
+    The record is about the run's set-up, not about a proc: ``sv_path`` and ``sv_event``
+    are null."""
+    ours.warning(
+        "log format 'json' (log_format=, SUPER_VISOR_LOG_FORMAT or --log-format) is not "
+        "applied: the app configured logging itself (the root or 'super_visor' logger has "
+        "handlers), and its own handlers and formats win. For super_visor's JSON lines on "
+        "stderr, configure no logging handler before run(); or give your handler a JSON "
+        "formatter reading the sv_* fields of each record's extra",
+        extra={"sv_path": None, "sv_event": None},
+    )

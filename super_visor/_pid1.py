@@ -46,7 +46,7 @@ import signal
 import sys
 from typing import NoReturn
 
-__all__ = ("FORWARDED", "act_as_init", "become_init_if_pid1")
+__all__ = ("ACT_AS_INIT", "FORWARDED", "become_init_if_pid1")
 
 #: Signals the init passes on to the app.
 FORWARDED = (
@@ -60,16 +60,21 @@ FORWARDED = (
 #: ``si_code`` of a signal the kernel raised itself (the terminal's Ctrl-C, Ctrl-\).
 _SI_KERNEL = 0x80
 
-#: Private switch for tests: True splits as if PID 1 (under PR_SET_CHILD_SUBREAPER orphans
-#: are re-parented exactly as to PID 1), False never splits, None: only when PID 1.
-act_as_init: bool | None = None
+#: Private switch for tests, read when ``run()`` starts: ``1`` splits as if PID 1 (under
+#: PR_SET_CHILD_SUBREAPER orphans are re-parented exactly as to PID 1), ``0`` never splits;
+#: unset (or anything else): only when PID 1. An environment variable, not a module global,
+#: so a test sets it for the one process it starts. Not ``SUPER_VISOR_*``: `Settings`
+#: refuses variables of that prefix it does not know, and this one is not for users.
+ACT_AS_INIT = "_SUPER_VISOR_ACT_AS_INIT"
 
 
 def become_init_if_pid1(root: str) -> None:
-    """When this process is PID 1, fork: return in the child (the app); the parent becomes
-    the init and never returns. Otherwise, or on a platform without ``fork``, do nothing.
-    *root* is the tree's name, for the warning when the split is refused."""
-    wanted = os.getpid() == 1 if act_as_init is None else act_as_init
+    """When this process is PID 1 (or `ACT_AS_INIT` is ``1``), fork: return in the child
+    (the app); the parent becomes the init and never returns. Otherwise, or on a platform
+    without ``fork``, do nothing. *root* is the tree's name, for the warning when the split
+    is refused."""
+    switch = os.environ.get(ACT_AS_INIT, "")
+    wanted = {"1": True, "0": False}.get(switch, os.getpid() == 1)
     if not wanted or not hasattr(os, "fork") or not hasattr(signal, "sigwaitinfo"):
         return
     import threading  # lazy: only PID 1 pays for it
@@ -89,7 +94,7 @@ def become_init_if_pid1(root: str) -> None:
 
 
 def _warn_threads(root: str) -> None:
-    from ._events import get_logger, record_fields
+    from ._eventlog import get_logger, record_fields
 
     get_logger().warning(
         "running as PID 1 with other threads already started, so super_visor cannot split "

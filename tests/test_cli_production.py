@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -44,6 +45,19 @@ def test_version_prints_the_package_version() -> None:
         version = tomllib.load(file)["project"]["version"]
     assert done.stdout.strip() == f"super-visor {version}"
     assert version == super_visor.__version__
+
+
+def test_the_version_is_not_older_than_any_versionadded() -> None:
+    """An API tagged ``versionadded:: 0.2`` ships in a release numbered 0.2 or later, so
+    ``--version`` never names a release that predates what the docs say it has."""
+    major_minor = tuple(int(part) for part in super_visor.__version__.split(".")[:2])
+    tagged = {
+        tuple(int(part) for part in found.split("."))
+        for source in (ROOT / "super_visor").rglob("*.py")
+        for found in re.findall(r"version(?:added|changed):: (\d+\.\d+)", source.read_text())
+    }
+    assert tagged, "no versionadded tags found"
+    assert max(tagged) <= major_minor, (max(tagged), super_visor.__version__)
 
 
 def test_env_file_none_reads_no_env_file(tmp_path: Path) -> None:

@@ -170,6 +170,30 @@ def test_each_event_appears_once_even_when_something_configures_the_root_logger(
         assert sum(event in line for line in lines) == 1, done.stderr
 
 
+# The logging set-up happens before the event loop starts, so one backend suffices here.
+@pytest.mark.parametrize("log_format", ["json", "plain"])
+def test_json_under_the_apps_own_logging_says_once_that_the_app_wins(log_format: str) -> None:
+    """An app that configured logging keeps its handlers and format; asking for JSON then
+    does nothing, so one WARNING says so and how to get JSON, instead of silence."""
+    code = APP.replace(
+        "import os, sys, anyio, super_visor\n",
+        "import os, sys, anyio, super_visor\n"
+        "import logging; logging.basicConfig(format='APP %(levelname)s %(message)s')\n",
+    )
+    done = run_child(code, "asyncio", env={"SUPER_VISOR_LOG_FORMAT": log_format})
+    assert done.returncode == 0, done.stderr
+    assert json_lines(done.stderr) == []  # the app's format, not ours
+    warnings = [line for line in done.stderr.splitlines() if "is not applied" in line]
+    if log_format == "plain":
+        assert warnings == [], done.stderr
+        return
+    assert len(warnings) == 1, done.stderr
+    (warning,) = warnings
+    assert warning.startswith("APP WARNING log format 'json'"), warning  # via the app's handler
+    assert "the app configured logging itself" in warning
+    assert "configure no logging handler before run()" in warning
+
+
 @pytest.mark.parametrize(
     ("args", "env", "where"),
     [

@@ -3,8 +3,8 @@
 Real processes only. Two ways to be PID 1 for an orphan:
 
 - ``prctl(PR_SET_CHILD_SUBREAPER)`` through ctypes: orphans of the process's descendants are
-  re-parented to it exactly as to PID 1; the private switch ``_pid1.act_as_init`` turns the
-  PID-1 behaviour on. Always available on Linux.
+  re-parented to it exactly as to PID 1; the private variable ``_pid1.ACT_AS_INIT`` turns
+  the PID-1 behaviour on (``1``) or off (``0``). Always available on Linux.
 - ``unshare --user --map-root-user --pid --fork --mount-proc``: the app really is PID 1 of a
   new PID namespace, without the switch. Skipped where unprivileged namespaces are off.
 
@@ -22,6 +22,7 @@ for the orphan, with a deadline; nothing else sleeps.
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -30,6 +31,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+from super_visor._pid1 import ACT_AS_INIT
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 60.0
@@ -41,14 +44,13 @@ APP = textwrap.dedent(
     import ctypes, os, subprocess, sys, time
     import anyio
     import super_visor
-    from super_visor import Restart, SupervisorBuilder, _pid1
+    from super_visor import Restart, SupervisorBuilder
     from super_visor.procs import Command
 
     backend, mode, deadline = sys.argv[1], sys.argv[2], float(sys.argv[3])
     if mode in ("init", "no-init"):
         libc = ctypes.CDLL(None, use_errno=True)
         assert libc.prctl(36, 1, 0, 0, 0) == 0, ctypes.get_errno()  # PR_SET_CHILD_SUBREAPER
-        _pid1.act_as_init = mode == "init"
 
     def say(line):
         print(line, flush=True)
@@ -94,7 +96,6 @@ APP = textwrap.dedent(
         await token.wait()
 
     if mode == "signal":
-        _pid1.act_as_init = True
         libc = ctypes.CDLL(None, use_errno=True)
         assert libc.prctl(36, 1, 0, 0, 0) == 0
         sup = SupervisorBuilder("app").add_proc(idle)
@@ -114,10 +115,21 @@ APP = textwrap.dedent(
 )
 
 
+def environ(act_as_init: str | None) -> dict[str, str]:
+    """The environment of a child, with ``ACT_AS_INIT`` set to *act_as_init* or unset."""
+    env = {k: v for k, v in os.environ.items() if k != ACT_AS_INIT}
+    return env if act_as_init is None else {**env, ACT_AS_INIT: act_as_init}
+
+
+#: The switch each mode of APP runs with ("pid1": none, really PID 1).
+SWITCH = {"init": "1", "no-init": "0", "signal": "1", "pid1": None}
+
+
 def run_app(*argv: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*prefix, sys.executable, "-c", APP, *argv],
         cwd=ROOT,
+        env=environ(SWITCH[argv[1]]),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -152,6 +164,7 @@ def test_the_init_forwards_sigterm_and_exits_with_the_apps_code(backend: str) ->
     init = subprocess.Popen(
         [sys.executable, "-c", APP, backend, "signal", "0"],
         cwd=ROOT,
+        env=environ(SWITCH["signal"]),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -198,7 +211,6 @@ SPLIT_OR_NOT = textwrap.dedent(
     import os, sys, threading
     import super_visor._pid1 as pid1
     if sys.argv[1] == "thread":
-        pid1.act_as_init = True
         threading.Thread(target=threading.Event().wait, args=(5,), daemon=True).start()
     pid1.become_init_if_pid1("app")
     print(os.getpid(), flush=True)
@@ -213,6 +225,7 @@ def test_no_split_when_not_pid1_or_when_threads_run(case: str) -> None:
     which also says why in a warning naming ``docker run --init``."""
     child = subprocess.Popen(
         [sys.executable, "-c", SPLIT_OR_NOT, case],
+        env=environ("1" if case == "thread" else None),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -11,6 +11,13 @@ proc path (``path="app/pipeline/consumer"``), nested supervisors included:
 - ``super_visor_start_seconds{path}``: how long its last start took, STARTING to READY;
 - ``super_visor_stop_seconds{path}``: how long its last stop took, STOPPING to its end.
 
+A dynamic child (``start_child()``, e.g. one per connection, each with a new name) keeps
+its series while it is in the tree; when its run ends without a restart (stopped, completed
+or failed for good) they are removed, so short-lived children do not grow the registry
+without bound. A child started again under the same name starts its series from zero. Procs
+of the tree's plan (every proc started by the time the whole tree is first ready) keep
+theirs for the whole run. Durations are measured on the monotonic clock.
+
 ``import super_visor`` imports neither client library; they are imported when one of these
 functions is called, and a missing one raises `~super_visor.procs.MissingExtraError` naming
 ``pip install 'super_visor[prometheus]'`` or ``'super_visor[otel]'``.

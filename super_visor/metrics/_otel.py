@@ -2,7 +2,8 @@
 
 Only the OpenTelemetry *API* is needed: the application chooses the SDK, the reader and
 the exporter (OTLP, Prometheus, ...) and super_visor records into whatever meter provider
-it set up. Without one, the API's no-op provider makes every update free.
+it set up. Without one, the API's no-op provider never collects, and an update is a
+field of a small table (one row per proc path).
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ def opentelemetry(meter: object = None) -> Callable[[Event], None]:
 
     *meter* is an ``opentelemetry.metrics.Meter``; None means
     ``opentelemetry.metrics.get_meter("super_visor")`` from the global meter provider.
-    Counters are OpenTelemetry counters, the rest synchronous gauges; every point has a
-    ``path`` attribute. The metrics are listed in `super_visor.metrics`.
+    The counters are observable counters, the rest observable gauges, read at each
+    collection; every point has a ``path`` attribute. The metrics are listed in
+    `super_visor.metrics`.
 
     Raises:
         MissingExtraError: ``opentelemetry-api`` is not installed
@@ -39,45 +41,98 @@ def opentelemetry(meter: object = None) -> Callable[[Event], None]:
     metrics = require("super_visor.metrics.opentelemetry()", "opentelemetry.metrics", "otel")
     if meter is None:
         meter = metrics.get_meter("super_visor", __version__)
-    return Recorder(_OtelSink(meter))
+    return Recorder(_OtelSink(meter, metrics.Observation))
+
+
+@final
+class _Row:
+    """The current values of one proc path (None: not measured yet)."""
+
+    __slots__ = ("failures", "restarts", "start", "stop", "up")
+
+    def __init__(self) -> None:
+        self.up = 0
+        self.restarts = 0
+        self.failures = 0
+        self.start: float | None = None
+        self.stop: float | None = None
 
 
 @final
 class _OtelSink:
-    """The five instruments of one meter; each point carries ``{"path": path}``."""
+    """The five metrics as observable instruments reading one table, a row per proc path.
 
-    def __init__(self, meter: Any) -> None:
-        self._up = meter.create_gauge(
-            "super_visor_proc_up", description="1 while the proc is ready and running"
+    Observable (asynchronous) instruments, not synchronous ones: a synchronous instrument
+    reports every attribute set it ever recorded, at every collection, for the life of the
+    meter provider, so the series of a dynamic child that left the tree would never go.
+    Here `forget` drops the path's row and the next collection no longer reports it.
+
+    The callbacks run in whatever thread collects (a periodic exporter has its own), while
+    the recorder writes from the event loop: they read a copy of the table made in one step
+    (``dict.copy``), and each value is a single attribute read.
+    """
+
+    def __init__(self, meter: Any, observation: Callable[..., object]) -> None:
+        self._rows: dict[str, _Row] = {}
+        self._observation = observation
+        meter.create_observable_gauge(
+            "super_visor_proc_up",
+            callbacks=[self._observe("up")],
+            description="1 while the proc is ready and running",
         )
-        self._restarts = meter.create_counter(
-            "super_visor_proc_restarts_total", description="Restarts of the proc"
+        meter.create_observable_counter(
+            "super_visor_proc_restarts_total",
+            callbacks=[self._observe("restarts")],
+            description="Restarts of the proc",
         )
-        self._failures = meter.create_counter(
-            "super_visor_proc_failures_total", description="Failed runs of the proc"
+        meter.create_observable_counter(
+            "super_visor_proc_failures_total",
+            callbacks=[self._observe("failures")],
+            description="Failed runs of the proc",
         )
-        self._start = meter.create_gauge(
-            "super_visor_start_seconds", unit="s", description="Its last start, STARTING to READY"
+        meter.create_observable_gauge(
+            "super_visor_start_seconds",
+            callbacks=[self._observe("start")],
+            unit="s",
+            description="Its last start, STARTING to READY",
         )
-        self._stop = meter.create_gauge(
-            "super_visor_stop_seconds", unit="s", description="Its last stop, STOPPING to its end"
+        meter.create_observable_gauge(
+            "super_visor_stop_seconds",
+            callbacks=[self._observe("stop")],
+            unit="s",
+            description="Its last stop, STOPPING to its end",
         )
+
+    def _observe(self, field: str) -> Callable[[object], list[object]]:
+        """The callback reporting *field* of every row that has a value for it."""
+
+        def observe(_options: object) -> list[object]:
+            rows = self._rows.copy()
+            return [
+                self._observation(value, {"path": path})
+                for path, row in rows.items()
+                if (value := getattr(row, field)) is not None
+            ]
+
+        return observe
 
     def first_start(self, path: str) -> None:
-        self._restarts.add(0, {"path": path})
-        self._failures.add(0, {"path": path})
+        self._rows.setdefault(path, _Row())
 
     def up(self, path: str, value: int) -> None:
-        self._up.set(value, {"path": path})
+        self._rows[path].up = value
 
     def restarted(self, path: str) -> None:
-        self._restarts.add(1, {"path": path})
+        self._rows[path].restarts += 1
 
     def failed(self, path: str) -> None:
-        self._failures.add(1, {"path": path})
+        self._rows[path].failures += 1
 
     def started(self, path: str, seconds: float) -> None:
-        self._start.set(seconds, {"path": path})
+        self._rows[path].start = seconds
 
     def stopped(self, path: str, seconds: float) -> None:
-        self._stop.set(seconds, {"path": path})
+        self._rows[path].stop = seconds
+
+    def forget(self, path: str) -> None:
+        self._rows.pop(path, None)

@@ -82,3 +82,7 @@ class _PrometheusSink:
 
     def stopped(self, path: str, seconds: float) -> None:
         self._stop.labels(path).set(seconds)
+
+    def forget(self, path: str) -> None:
+        for metric in (self._up, self._restarts, self._failures, self._start, self._stop):
+            metric.remove(path)  # a label set it never had is no error

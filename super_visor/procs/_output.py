@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, final
 
 import anyio
 
-from .._events import record_fields
+from .._eventlog import record_fields
 
 if TYPE_CHECKING:
     import logging
