@@ -199,7 +199,7 @@ def run_prepared(
 
     with contextlib.ExitStack() as stack:
         try:
-            sock = stack.enter_context(bound_control_socket(control))
+            sock = stack.enter_context(bound_control_socket(control, tree=sup.name))
         except ConfigError as exc:
             print(f"super_visor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
             return EXIT_CONFIG_ERROR
@@ -214,9 +214,9 @@ def _run_configured(
     notify: bool,
     control: socket.socket | None,
 ) -> int:
-    from ._logformat import check_log_format, stderr_logging  # lazy, as in prepare()
+    from ._logformat import stderr_logging  # lazy, as in prepare()
 
-    log_format = check_log_format(settings.log_format, "SUPER_VISOR_LOG_FORMAT")
+    log_format = settings.log_format  # checked when it was read (prepare, Settings.load)
     live = _open_console(sup, settings.console if log_format == "plain" else False)
     if live is not None:
         sup = sup.with_callbacks(live.view.on_event)

@@ -56,7 +56,7 @@ def sock_path() -> Iterator[Path]:
 async def serving(sup: Supervisor, path: Path, **options: float | int) -> AsyncIterator[RunHandle]:
     """*sup* running, with a `ControlServer` on *path* beside it."""
     async with sup.running() as handle:
-        with bound_control_socket(path) as sock:
+        with bound_control_socket(path, tree="app") as sock:
             async with anyio.create_task_group() as task_group:
                 server = ControlServer(handle, **options)  # type: ignore[arg-type]
                 task_group.start_soon(server.serve, sock)
