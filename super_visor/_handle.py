@@ -90,8 +90,10 @@ class RunHandle(SupervisorControls):
 
     @property
     def ready(self) -> bool:
-        """Whether the whole tree is ready now: every proc started and ready, and no
-        shutdown begun (False again from its first moment, so probes drain traffic first)."""
+        """Whether the tree is ready: its start-up finished (every proc became ready once)
+        and no shutdown has begun (False from its first moment, so probes drain traffic
+        first). A proc restarting or stopped by an operator later does not change it:
+        ``status()`` shows each proc's own readiness."""
         return self._run.all_ready and not self._run.stopping
 
     async def wait_ready(self) -> bool:

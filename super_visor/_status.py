@@ -110,8 +110,9 @@ class TreeStatus:
     ``status.walk()`` (every proc), ``status["pipeline/consumer"]``.
 
     ``state`` is the root supervisor's phase (starting, running, stopping, stopped);
-    ``ready`` is whether the whole tree is ready now (False again from the moment the
-    shutdown begins); ``restart_limit_reached`` stays True for the rest of the run once
+    ``ready`` is whether the tree's start-up finished (every proc became ready once) and no
+    shutdown has begun (it is False from that moment on; each proc's own ``ready`` says
+    whether it is ready now); ``restart_limit_reached`` stays True for the rest of the run once
     any supervisor of the tree gave up.
 
     .. versionadded:: 0.2
