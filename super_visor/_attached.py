@@ -14,9 +14,9 @@ from inside: the anyio plugin runs fixture and test in one task, see tests/conft
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import TYPE_CHECKING
 
-from ._errors import SupervisorError
 from ._handle import RunHandle
 from ._signals import run_with_signals
 
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from ._outcome import SupervisorReport
     from ._supervisor import Supervisor
 
-__all__ = ("attached_run", "drive", "tree_error")
+__all__ = ("attached_run", "drive")
 
 
 @contextlib.contextmanager
@@ -47,22 +47,6 @@ def attached_run(sup: Supervisor) -> Iterator[tuple[SupervisorRun, RunHandle]]:
 async def drive(run: SupervisorRun, handle: RunHandle, *, handle_signals: bool) -> SupervisorReport:
     """Run the tree to its end as ``start()`` does: return the report, or raise
     `SupervisorError` (or a proc's BaseException); the handle learns the end either way."""
-    try:
-        report = await (run_with_signals(run) if handle_signals else run.run())
-    except SupervisorError as exc:
-        handle._error = exc
-        handle._report = exc.report
-        raise
-    else:
-        handle._report = report
-        return report
-    finally:
-        if handle._report is None:  # a BaseException: the outcomes are still known
-            handle._report = run.report_so_far()
-        run.hub.close_streams()
-        handle._done.set()
-
-
-def tree_error(handle: RunHandle) -> SupervisorError | None:
-    """The tree's failure, once it has stopped; None while it runs or when none failed."""
-    return handle._error
+    return await handle._follow(
+        functools.partial(run_with_signals, run) if handle_signals else run.run
+    )

@@ -87,9 +87,7 @@ _log = get_logger("super_visor.control")
 
 
 @contextlib.contextmanager
-def bound_control_socket(
-    path: str | os.PathLike[str], *, tree: str
-) -> Iterator[socket.socket]:
+def bound_control_socket(path: str | os.PathLike[str], *, tree: str) -> Iterator[socket.socket]:
     """A listening Unix socket at *path* (mode 0600), removed from the file system on exit.
     *tree* is the root's name, for the errors.
 

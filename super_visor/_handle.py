@@ -18,14 +18,14 @@ from ._errors import SupervisorError
 from ._signals import receive_stop_signals, respond_to_signals
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from ._engine import SupervisorRun
     from ._events import EventStream
     from ._operator import ChildSpecFactory as ChildSpecFactory
     from ._outcome import SupervisorReport
 
-__all__ = ("RunHandle", "run_in_background")
+__all__ = ("RunHandle", "run_in_background", "tree_error")
 
 
 @contextlib.asynccontextmanager
@@ -166,16 +166,30 @@ class RunHandle(SupervisorControls):
         for the shutdown and waits); a second signal still forces the tree from inside."""
         try:
             with anyio.CancelScope(shield=True):
-                self._report = await self._run.run()
-        except SupervisorError as exc:
-            self._error = exc
-            self._report = exc.report
+                await self._follow(self._run.run)
+        except SupervisorError:
             scope.cancel()
         else:
             if not (self._asked or self._awaiting_stop):  # it stopped on its own, unasked
                 scope.cancel()
+
+    async def _follow(self, main: Callable[[], Awaitable[SupervisorReport]]) -> SupervisorReport:
+        """Await *main* (the tree's run) and record its end here, whichever way it ends:
+        ``stopped``, ``report`` and the streams of ``events()`` then say so."""
+        try:
+            self._report = await main()
+        except SupervisorError as exc:
+            self._error = exc
+            self._report = exc.report
+            raise
         finally:
             if self._report is None:  # forced from outside: the outcomes are still known
                 self._report = self._run.report_so_far()
             self._run.hub.close_streams()
             self._done.set()
+        return self._report
+
+
+def tree_error(handle: RunHandle) -> SupervisorError | None:
+    """The tree's failure, once it has stopped; None while it runs or when none failed."""
+    return handle._error

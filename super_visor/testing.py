@@ -33,9 +33,10 @@ import anyio.lowlevel
 import pytest
 from anyio.lowlevel import checkpoint
 
-from ._attached import attached_run, drive, tree_error
+from ._attached import attached_run, drive
 from ._builder import SupervisorBuilder
 from ._errors import SupervisorError
+from ._handle import tree_error
 from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
