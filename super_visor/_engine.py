@@ -191,13 +191,7 @@ class SupervisorRun:
         """A snapshot of this run's tree now (see `TreeStatus`)."""
         from ._status import tree_status  # lazy: `import super_visor` stays cheap
 
-        return tree_status(
-            self,
-            state=self.phase.value,
-            ready=self.all_ready and not self.stopping,
-            restart_limit_reached=self.root.restart_limit_reached,
-            mono_now=self.clock.now(),
-        )
+        return tree_status(self)
 
     def outcomes(self) -> tuple[ProcOutcome, ...]:
         return tuple(slot.outcome() for slot in self.all_slots())

@@ -19,6 +19,7 @@ from ._slot import not_started_children
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    from ._engine import SupervisorRun
     from ._outcome import ProcOutcome
     from ._slot import NestedRun, Slot
 
@@ -179,16 +180,14 @@ def _proc_dict(proc: ProcSnapshot, depth: int, at: float) -> dict[str, object]:
     }
 
 
-def tree_status(
-    run: NestedRun, *, state: str, ready: bool, restart_limit_reached: bool, mono_now: float
-) -> TreeStatus:
-    """The snapshot of *run*'s tree; *mono_now* is its clock's time, to date the starts."""
-    wall_offset = time.time() - mono_now
+def tree_status(run: SupervisorRun) -> TreeStatus:
+    """The snapshot of *run*'s tree now (starts dated through the run's clock)."""
+    wall_offset = time.time() - run.clock.now()
     return TreeStatus(
         name=run.path,
-        state=RunState(state),
-        ready=ready,
-        restart_limit_reached=restart_limit_reached,
+        state=RunState(run.phase.value),
+        ready=run.all_ready and not run.stopping,
+        restart_limit_reached=run.root.restart_limit_reached,
         procs=_snapshots(run, wall_offset),
         taken_at=time.time(),
     )
