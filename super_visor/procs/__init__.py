@@ -10,6 +10,7 @@ rules of the supervisor, on asyncio and trio (except `Uvicorn`: asyncio only).
   (extras ``super_visor[uvicorn]``, ``super_visor[hypercorn]``).
 - `Periodic`: an async function on a schedule. `Thread`: a blocking function in a thread.
 - `TcpServer`: an anyio TCP listener with a task group for its connections.
+- `Isolated`: a proc or a whole tree in its own Python process (``replicas=N`` for N).
 
 Importing this module imports no optional dependency; an adapter that needs one imports it
 when constructed, and raises `MissingExtraError` naming the install command if it is absent.
@@ -22,6 +23,10 @@ from ._asgi import Uvicorn as Uvicorn
 from ._command import Command as Command
 from ._command import CommandFailed as CommandFailed
 from ._common import MissingExtraError as MissingExtraError
+from ._isolated import Isolated as Isolated
+from ._isolated import IsolatedProc as IsolatedProc
+from ._isolated import inherited_sockets as inherited_sockets
+from ._isolated_wire import IsolatedError as IsolatedError
 from ._periodic import Periodic as Periodic
 from ._periodic import PeriodicStats as PeriodicStats
 from ._probes import FileProbe as FileProbe
@@ -39,6 +44,9 @@ __all__ = (
     "FileProbe",
     "HttpProbe",
     "Hypercorn",
+    "Isolated",
+    "IsolatedError",
+    "IsolatedProc",
     "LogLineProbe",
     "MissingExtraError",
     "Periodic",
@@ -49,6 +57,7 @@ __all__ = (
     "Thread",
     "ThreadAbandoned",
     "Uvicorn",
+    "inherited_sockets",
 )
 
 for _name in __all__:

@@ -1,0 +1,328 @@
+"""The child side of ``super_visor.procs.Isolated``: ``python -m super_visor._isolated_child``.
+
+A fresh interpreter of the parent's environment (spawned, never forked: forking a process
+with a running event loop and threads copies their state half-way). Its arguments are the
+file descriptor of its end of the socket pair and the parent's pid. It reads the ``start``
+frame (see ``procs/_isolated_wire``) with blocking calls, takes the parent's ``sys.path``,
+imports the target and runs it in its main thread on the backend it was told, then sends
+its ``end`` frame and exits.
+
+How it dies with its parent, also when the parent is SIGKILLed:
+
+- Linux: ``PR_SET_PDEATHSIG`` with a real-time signal. The signal comes when the *thread*
+  that spawned us ends (PITFALLS 14: trio spawns from a worker thread that ends when idle),
+  so the handler acts only when ``getppid()`` changed: then the parent process is really
+  gone. ``getppid()`` is checked once more after ``prctl``, for a parent that died before.
+- Everywhere: the socket to the parent reads EOF when the parent's end closes, which the
+  kernel does when the parent dies.
+
+Either way the child forces its target at once (a cancel scope, so clean-up code runs) and
+a watchdog thread ends the process after `ORPHAN_BOUND` seconds whatever the target does.
+SIGTERM (the parent's force, after the grace) forces the target the same way, and the
+``end`` frame still reports the child's outcomes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import types
+from typing import TYPE_CHECKING, final
+
+import anyio
+
+from ._builder import SupervisorBuilder
+from ._errors import SupervisorError
+from ._events import EventHub, logger_name
+from ._supervisor import Supervisor
+from ._token import CancellationToken
+from ._validate import Problem, check_proc
+from .procs._isolated_wire import (
+    PROTOCOL,
+    FrameReader,
+    dump_error,
+    dump_outcomes,
+    dump_value,
+    encode,
+    read_frame_blocking,
+)
+
+if TYPE_CHECKING:
+    from anyio.abc import SocketStream
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from ._events import Event
+    from ._outcome import ProcOutcome
+    from .procs._isolated_wire import Frame
+
+__all__ = ("main",)
+
+#: Seconds an orphaned or force-stopped child has to clean up before it ends itself.
+ORPHAN_BOUND = 5.0
+_PR_SET_PDEATHSIG = 1
+
+
+def main(argv: list[str]) -> None:
+    """``_isolated_child FD PARENT_PID``: serve one `Isolated` run, then exit."""
+    fd, parent_pid = int(argv[1]), int(argv[2])
+    sock = socket.socket(fileno=fd)
+    stopper = _Stopper(parent_pid)
+    start = read_frame_blocking(sock)
+    if start.get("v") != PROTOCOL:
+        sys.exit(f"super_visor: isolated child speaks protocol {PROTOCOL}, got {start.get('v')}")
+    sys.path[:] = [str(entry) for entry in _as_list(start["sys_path"])]
+    anyio.run(_serve, sock, start, stopper, backend=str(start["backend"]))
+
+
+def _as_list(value: object) -> list[object]:
+    assert isinstance(value, list), f"expected a list in the start frame, got {value!r}"
+    return value
+
+
+@final
+class _Stopper:
+    """Turns SIGTERM, the parent's death and EOF from the parent into one force of the target.
+
+    Signal handlers are plain ``signal.signal`` ones: they run between bytecodes even while
+    the target blocks the event loop, start the watchdog there, and wake the loop through a
+    socket pair (the event loop's own wake-up fd belongs to the backend).
+    """
+
+    def __init__(self, parent_pid: int) -> None:
+        self.parent_pid = parent_pid
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.wake_w.setblocking(False)
+        self.reason: str | None = None
+        self._watchdog: threading.Timer | None = None
+        signal.signal(signal.SIGTERM, self._on_sigterm)
+        if sys.platform == "linux":
+            death = signal.SIGRTMIN + 1
+            signal.signal(death, self._on_parent_signal)
+            _set_parent_death_signal(death)
+        if os.getppid() != parent_pid:  # the parent died before prctl: nobody to serve
+            os._exit(1)
+
+    def _on_sigterm(self, _signum: int, _frame: types.FrameType | None) -> None:
+        self.force("SIGTERM from the parent after the grace")
+
+    def _on_parent_signal(self, _signum: int, _frame: types.FrameType | None) -> None:
+        if os.getppid() != self.parent_pid:  # else only the spawning thread ended
+            self.force("the parent process died")
+
+    def force(self, reason: str) -> None:
+        """Force the target now; end the process after `ORPHAN_BOUND` whatever happens."""
+        if self.reason is None:
+            self.reason = reason
+            self._watchdog = threading.Timer(ORPHAN_BOUND, os._exit, args=(70,))
+            self._watchdog.daemon = True
+            self._watchdog.start()
+        with contextlib.suppress(OSError):
+            self.wake_w.send(b"\0")
+
+    async def watch(self, scope: anyio.CancelScope) -> None:
+        """Cancel *scope* once `force` was called (from a handler or from a task)."""
+        await anyio.wait_readable(self.wake_r)
+        scope.cancel()
+
+
+def _set_parent_death_signal(signum: int) -> None:
+    """``prctl(PR_SET_PDEATHSIG, signum)`` through ctypes (no dependency); best effort."""
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+
+
+@final
+class _Outbox:
+    """Frames to the parent, in order, from sync callers (``token.ready``, event callbacks):
+    queued without blocking, written by one task."""
+
+    def __init__(self, stream: SocketStream) -> None:
+        self.stream = stream
+        self._send: MemoryObjectSendStream[bytes]
+        self._receive: MemoryObjectReceiveStream[bytes]
+        self._send, self._receive = anyio.create_memory_object_stream[bytes](float("inf"))
+
+    def put(self, frame: Frame) -> None:
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            self._send.send_nowait(encode(frame))
+
+    def close(self) -> None:
+        self._send.close()
+
+    async def pump(self) -> None:
+        """Write every queued frame until `close`; a parent that is gone is not an error."""
+        async with self._receive:
+            async for data in self._receive:
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await self.stream.send(data)
+
+
+async def _serve(sock: socket.socket, start: Frame, stopper: _Stopper) -> None:
+    stream = await anyio.abc.SocketStream.from_socket(sock)
+    outbox = _Outbox(stream)
+    token = CancellationToken()
+    path = str(start["path"])
+    async with stream:
+        with anyio.move_on_after(None) as bound:  # bounded once the target has ended
+            async with anyio.create_task_group() as writer:
+                writer.start_soon(outbox.pump)
+                async with anyio.create_task_group() as tasks:
+                    force = anyio.CancelScope()  # the target runs in it
+                    tasks.start_soon(stopper.watch, force)
+                    tasks.start_soon(_listen, FrameReader(stream), token, stopper)
+                    end = await _run_target(start, path, token, outbox, force)
+                    tasks.cancel_scope.cancel()
+                outbox.put(end)
+                outbox.close()  # the pump writes what is queued, then returns
+                bound.deadline = anyio.current_time() + ORPHAN_BOUND  # a parent not reading
+
+
+async def _listen(reader: FrameReader, token: CancellationToken, stopper: _Stopper) -> None:
+    """The parent's ``stop`` cancels the token; EOF means the parent is gone: force."""
+    while True:
+        frame = await reader.receive()
+        if frame is None:
+            stopper.force("the connection to the parent closed")
+            return
+        if frame.get("t") == "stop":
+            reason = frame.get("reason")
+            token.cancel(reason if isinstance(reason, str) else None)
+
+
+async def _run_target(
+    start: Frame, path: str, token: CancellationToken, outbox: _Outbox, force: anyio.CancelScope
+) -> Frame:
+    """Import and run the target; the ``end`` frame saying how it went."""
+    try:
+        target = _import(str(start["target"]), start.get("main_path"))
+    except Exception as exc:  # noqa: BLE001 (a failed import is the run's outcome)
+        return _end(error=exc)
+    if isinstance(target, SupervisorBuilder):
+        try:
+            target = target.build()
+        except Exception as exc:  # noqa: BLE001 (a ConfigError is the run's outcome)
+            return _end(error=exc)
+    if isinstance(target, Supervisor):
+        return await _run_tree(target, path, token, outbox, force)
+    return await _run_proc(target, path, token, outbox, force)
+
+
+async def _run_proc(
+    target: object, path: str, token: CancellationToken, outbox: _Outbox, force: anyio.CancelScope
+) -> Frame:
+    checked = check_proc(target, None)
+    if isinstance(checked, Problem):
+        error = TypeError(
+            f"{path}: the target {target!r} is not a proc ({checked.what}); an Isolated "
+            "target must name a proc, an async function, a Supervisor or a SupervisorBuilder"
+        )
+        return _end(error=error)
+    token._on_ready = lambda value: outbox.put(
+        {"t": "ready", "value": dump_value(value, "ready value", path)}
+    )
+    result: object = None
+    error: BaseException | None = None
+    with force:
+        try:
+            result = await checked.run_proc(token)
+        except Exception as exc:  # noqa: BLE001 (the proc's failure is its outcome)
+            error = exc
+        except (KeyboardInterrupt, SystemExit) as exc:
+            error = None if isinstance(exc, SystemExit) and exc.code in (0, None) else exc
+    return _end(result=result, error=error, forced=force.cancelled_caught, path=path)
+
+
+async def _run_tree(
+    sup: Supervisor, path: str, token: CancellationToken, outbox: _Outbox, force: anyio.CancelScope
+) -> Frame:
+    """Run *sup* as if nested at *path*: its events carry their real paths, and go to the
+    parent (the child logs none of them itself: the parent does, once)."""
+    logging.getLogger(logger_name(path)).setLevel(logging.CRITICAL + 1)
+    token._on_ready = lambda _value: outbox.put({"t": "ready", "value": None})
+    hub = EventHub((lambda event: outbox.put(_event_frame(event)),))
+    run = sup._open_run(token, path, hub)
+    error: BaseException | None = None
+    with force:
+        try:
+            await run.run()
+        except SupervisorError as exc:
+            error = exc
+    return _end(error=error, forced=force.cancelled_caught, children=run.outcomes())
+
+
+def _event_frame(event: Event) -> Frame:
+    return {
+        "t": "event",
+        "kind": event.kind.value,
+        "path": event.path,
+        "restarts": event.restarts,
+        "detail": event.detail,
+        "error": None if event.error is None else dump_error(event.error),
+    }
+
+
+def _end(
+    *,
+    result: object = None,
+    error: BaseException | None = None,
+    forced: bool = False,
+    children: tuple[ProcOutcome, ...] = (),
+    path: str = "",
+) -> Frame:
+    value: str | None = None
+    if error is None:
+        try:
+            value = dump_value(result, "result", path)
+        except TypeError as exc:
+            error = exc
+    return {
+        "t": "end",
+        "result": value,
+        "error": None if error is None else dump_error(error),
+        "forced": forced,
+        "children": dump_outcomes(children, path),
+    }
+
+
+def _import(target: str, main_path: object) -> object:
+    """``"module:attr"`` (attr may be dotted); ``__main__`` is the parent's main script,
+    run again here as ``__mp_main__``, as multiprocessing's spawn does."""
+    module_name, _, attribute = target.partition(":")
+    if module_name == "__main__":
+        module = _parent_main(main_path)
+    else:
+        module = importlib.import_module(module_name)
+    found: object = module
+    for part in attribute.split("."):
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            msg = f"module {module_name!r} has no attribute {attribute!r} (target {target!r})"
+            raise AttributeError(msg) from None
+    return found
+
+
+def _parent_main(main_path: object) -> types.ModuleType:
+    import runpy
+
+    if not isinstance(main_path, str):
+        msg = "the target names __main__, but the parent has no main script to import"
+        raise ImportError(msg)
+    module = types.ModuleType("__mp_main__")
+    module.__file__ = main_path
+    sys.modules["__mp_main__"] = module
+    module.__dict__.update(runpy.run_path(main_path, run_name="__mp_main__"))
+    return module
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,170 @@
+"""Targets for `Isolated` tests: imported in the child process only (``tests.procs.isolated_targets:x``).
+
+Each reads what it needs from the environment (the test passes ``env=``), so the same target
+serves several tests; none of them is imported by the parent.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import anyio
+
+from super_visor import CancellationToken, ManagedProc, Restart, SupervisorBuilder
+
+
+class ChildBoom(Exception):
+    """Raised in the child; the parent imports this module only when a test does."""
+
+
+async def ready_then_wait(token: CancellationToken) -> str:
+    """Ready with a dict, then wait for the stop; returns the reason it got."""
+    token.ready({"pid": os.getpid(), "answer": 42})
+    await token.wait()
+    return f"stopped: {token.reason}"
+
+
+async def ready_then_return(token: CancellationToken) -> int:
+    token.ready(os.getpid())
+    return 7
+
+
+async def ignores_token(token: CancellationToken) -> None:
+    """Ready, then ignores its token and SIGTERM too: only SIGKILL ends it."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    token.ready(os.getpid())
+    while True:
+        time.sleep(0.05)  # blocks the loop on purpose, as a stuck sync call would
+
+
+async def forced_cleanly(token: CancellationToken) -> None:
+    """Ignores its token; when forced (SIGTERM in the child), its clean-up writes a file."""
+    token.ready(os.getpid())
+    try:
+        await anyio.sleep_forever()
+    finally:
+        with open(os.environ["MARK_FILE"], "w", encoding="utf-8") as mark:
+            mark.write("cleaned up")
+
+
+async def crash(token: CancellationToken) -> None:
+    token.ready()
+    msg = "child went boom"
+    raise ChildBoom(msg)
+
+
+async def crash_unknown(token: CancellationToken) -> None:
+    """Raises a class defined here at run time: the parent can never import it."""
+    token.ready()
+    local = type("LocalError", (Exception,), {})
+    msg = "no class for this in the parent"
+    raise local(msg)
+
+
+async def hard_exit(token: CancellationToken) -> None:
+    token.ready()
+    os._exit(3)
+
+
+async def killed_by_signal(token: CancellationToken) -> None:
+    token.ready()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+async def bad_ready_value(token: CancellationToken) -> None:
+    token.ready(threading.Lock())
+    await token.wait()
+
+
+async def bad_result(token: CancellationToken) -> object:
+    token.ready()
+    return threading.Lock()
+
+
+async def count_runs(token: CancellationToken) -> None:
+    """Appends a line to COUNT_FILE per run; fails the first two runs."""
+    path = os.environ["COUNT_FILE"]
+    with open(path, "a", encoding="utf-8") as count:
+        count.write("run\n")
+    with open(path, encoding="utf-8") as count:
+        runs = len(count.readlines())
+    token.ready(runs)
+    if runs < 3:
+        msg = f"run {runs} fails"
+        raise ChildBoom(msg)
+    await token.wait()
+
+
+async def which_backend(token: CancellationToken) -> str:
+    import sniffio
+
+    token.ready(sniffio.current_async_library())
+    await token.wait()
+    return sniffio.current_async_library()
+
+
+async def pid_and_wait(token: CancellationToken) -> None:
+    token.ready(os.getpid())
+    await token.wait()
+
+
+async def cpu_job(token: CancellationToken) -> int:
+    """A CPU-bound job: counts iterations of a pure-Python loop until stopped."""
+    token.ready(os.getpid())
+    done = 0
+    while not token.cancelled:
+        total = 0
+        for i in range(20_000):
+            total += i * i
+        done += 1
+        await anyio.lowlevel.checkpoint()
+    return done
+
+
+class Echo(ManagedProc):
+    """A ManagedProc target: ready with its name."""
+
+    name = "echo"
+
+    async def run_proc(self, token: CancellationToken) -> str:
+        token.ready(self.name)
+        await token.wait()
+        return "echo done"
+
+
+echo = Echo()
+
+
+async def _db(token: CancellationToken) -> None:
+    token.ready("db-ready")
+    await token.wait()
+
+
+async def _web(token: CancellationToken) -> None:
+    token.ready(8080)
+    await token.wait()
+
+
+async def _bad(token: CancellationToken) -> None:
+    await anyio.sleep(0)
+    msg = "worker failed in the isolated tree"
+    raise ChildBoom(msg)
+
+
+tree = (
+    SupervisorBuilder("inner")
+    .add_proc(_db, name="db", wait_ready=True)
+    .add_proc(_web, name="web", wait_ready=True)
+    .build()
+)
+
+failing_tree = (
+    SupervisorBuilder("inner")
+    .add_proc(_db, name="db", wait_ready=True)
+    .add_proc(_bad, name="bad", restart=Restart.TEMPORARY)
+)
+
+not_a_proc = 42
