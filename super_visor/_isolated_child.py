@@ -54,9 +54,6 @@ from .procs._isolated_wire import (
 )
 
 if TYPE_CHECKING:
-    from anyio.abc import SocketStream
-    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
-
     from ._events import Event
     from ._outcome import ProcOutcome
     from .procs._isolated_wire import Frame
@@ -141,49 +138,47 @@ def _set_parent_death_signal(signum: int) -> None:
 
 
 @final
-class _Outbox:
-    """Frames to the parent, in order, from sync callers (``token.ready``, event callbacks):
-    queued without blocking, written by one task."""
+class _Link:
+    """The child's end of the socket: frames out with blocking sends, frames in by waiting.
 
-    def __init__(self, stream: SocketStream) -> None:
-        self.stream = stream
-        self._send: MemoryObjectSendStream[bytes]
-        self._receive: MemoryObjectReceiveStream[bytes]
-        self._send, self._receive = anyio.create_memory_object_stream[bytes](float("inf"))
+    Sends are synchronous on purpose: ``token.ready(value)`` and event callbacks are sync,
+    and their frame must leave at once, even when the target then blocks the event loop
+    (a ready value queued for a task would never cross). The socket stays in blocking mode
+    for that; reads do not block it, they wait for readability and use ``MSG_DONTWAIT``.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
 
     def put(self, frame: Frame) -> None:
-        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
-            self._send.send_nowait(encode(frame))
+        with contextlib.suppress(OSError):  # the parent is gone: the EOF watch acts on it
+            self.sock.sendall(encode(frame))
 
-    def close(self) -> None:
-        self._send.close()
-
-    async def pump(self) -> None:
-        """Write every queued frame until `close`; a parent that is gone is not an error."""
-        async with self._receive:
-            async for data in self._receive:
-                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    await self.stream.send(data)
+    async def receive(self, max_bytes: int = 65536) -> bytes:
+        """For `FrameReader`: the next bytes from the parent; `EOFError` at its end."""
+        while True:
+            await anyio.wait_readable(self.sock)
+            try:
+                data = self.sock.recv(max_bytes, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                continue
+            if not data:
+                raise EOFError
+            return data
 
 
 async def _serve(sock: socket.socket, start: Frame, stopper: _Stopper) -> None:
-    stream = await anyio.abc.SocketStream.from_socket(sock)
-    outbox = _Outbox(stream)
+    link = _Link(sock)
     token = CancellationToken()
     path = str(start["path"])
-    async with stream:
-        with anyio.move_on_after(None) as bound:  # bounded once the target has ended
-            async with anyio.create_task_group() as writer:
-                writer.start_soon(outbox.pump)
-                async with anyio.create_task_group() as tasks:
-                    force = anyio.CancelScope()  # the target runs in it
-                    tasks.start_soon(stopper.watch, force)
-                    tasks.start_soon(_listen, FrameReader(stream), token, stopper)
-                    end = await _run_target(start, path, token, outbox, force)
-                    tasks.cancel_scope.cancel()
-                outbox.put(end)
-                outbox.close()  # the pump writes what is queued, then returns
-                bound.deadline = anyio.current_time() + ORPHAN_BOUND  # a parent not reading
+    async with anyio.create_task_group() as tasks:
+        force = anyio.CancelScope()  # the target runs in it
+        tasks.start_soon(stopper.watch, force)
+        tasks.start_soon(_listen, FrameReader(link), token, stopper)
+        end = await _run_target(start, path, token, link, force)
+        link.put(end)
+        tasks.cancel_scope.cancel()
+    sock.close()
 
 
 async def _listen(reader: FrameReader, token: CancellationToken, stopper: _Stopper) -> None:
@@ -199,7 +194,7 @@ async def _listen(reader: FrameReader, token: CancellationToken, stopper: _Stopp
 
 
 async def _run_target(
-    start: Frame, path: str, token: CancellationToken, outbox: _Outbox, force: anyio.CancelScope
+    start: Frame, path: str, token: CancellationToken, link: _Link, force: anyio.CancelScope
 ) -> Frame:
     """Import and run the target; the ``end`` frame saying how it went."""
     try:
@@ -212,12 +207,12 @@ async def _run_target(
         except Exception as exc:  # noqa: BLE001 (a ConfigError is the run's outcome)
             return _end(error=exc)
     if isinstance(target, Supervisor):
-        return await _run_tree(target, path, token, outbox, force)
-    return await _run_proc(target, path, token, outbox, force)
+        return await _run_tree(target, path, token, link, force)
+    return await _run_proc(target, path, token, link, force)
 
 
 async def _run_proc(
-    target: object, path: str, token: CancellationToken, outbox: _Outbox, force: anyio.CancelScope
+    target: object, path: str, token: CancellationToken, link: _Link, force: anyio.CancelScope
 ) -> Frame:
     checked = check_proc(target, None)
     if isinstance(checked, Problem):
@@ -226,29 +221,29 @@ async def _run_proc(
             "target must name a proc, an async function, a Supervisor or a SupervisorBuilder"
         )
         return _end(error=error)
-    token._on_ready = lambda value: outbox.put(
+    token._on_ready = lambda value: link.put(
         {"t": "ready", "value": dump_value(value, "ready value", path)}
     )
     result: object = None
-    error: BaseException | None = None
+    failure: BaseException | None = None
     with force:
         try:
             result = await checked.run_proc(token)
         except Exception as exc:  # noqa: BLE001 (the proc's failure is its outcome)
-            error = exc
+            failure = exc
         except (KeyboardInterrupt, SystemExit) as exc:
-            error = None if isinstance(exc, SystemExit) and exc.code in (0, None) else exc
-    return _end(result=result, error=error, forced=force.cancelled_caught, path=path)
+            failure = None if isinstance(exc, SystemExit) and exc.code in (0, None) else exc
+    return _end(result=result, error=failure, forced=force.cancelled_caught, path=path)
 
 
 async def _run_tree(
-    sup: Supervisor, path: str, token: CancellationToken, outbox: _Outbox, force: anyio.CancelScope
+    sup: Supervisor, path: str, token: CancellationToken, link: _Link, force: anyio.CancelScope
 ) -> Frame:
     """Run *sup* as if nested at *path*: its events carry their real paths, and go to the
     parent (the child logs none of them itself: the parent does, once)."""
     logging.getLogger(logger_name(path)).setLevel(logging.CRITICAL + 1)
-    token._on_ready = lambda _value: outbox.put({"t": "ready", "value": None})
-    hub = EventHub((lambda event: outbox.put(_event_frame(event)),))
+    token._on_ready = lambda _value: link.put({"t": "ready", "value": None})
+    hub = EventHub((lambda event: link.put(_event_frame(event)),))
     run = sup._open_run(token, path, hub)
     error: BaseException | None = None
     with force:

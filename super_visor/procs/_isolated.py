@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Literal, final, overload
 
 from .._errors import ConfigError
@@ -26,8 +27,9 @@ from ._common import backend_name
 from ._isolated_run import ChildRun
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
+    from .._events import EventHub
     from .._outcome import ProcOutcome
     from .._supervisor import Supervisor
     from .._token import CancellationToken
@@ -112,15 +114,16 @@ class IsolatedProc:
         return self._children
 
 
-def _where(token: CancellationToken, name: str) -> tuple[str, object]:
+def _where(token: CancellationToken, name: str) -> tuple[str, EventHub | None]:
     """The proc's full path and its tree's event hub (None outside a supervisor)."""
     run = getattr(token, "_run", None)
     path = getattr(token, "path", None) or name
-    return str(path), None if run is None else run.hub
+    hub: EventHub | None = None if run is None else run.hub
+    return str(path), hub
 
 
 @overload
-def Isolated(  # noqa: N802 (a constructor in all but name: see the docstring)
+def Isolated(
     target: str,
     *,
     name: str | None = ...,
@@ -137,7 +140,7 @@ def Isolated(  # noqa: N802 (a constructor in all but name: see the docstring)
 
 
 @overload
-def Isolated(  # noqa: N802
+def Isolated(
     target: str,
     *,
     name: str | None = ...,
@@ -153,7 +156,7 @@ def Isolated(  # noqa: N802
 ) -> IsolatedProc | Supervisor: ...
 
 
-def Isolated(  # noqa: N802
+def Isolated(
     target: str,
     *,
     name: str | None = None,
@@ -287,7 +290,7 @@ def _check_restart(name: str, restart: object) -> Restart | None:
 
 def _check_backend(name: str, backend: object) -> str | None:
     if backend is None or backend in _BACKENDS:
-        return backend  # type: ignore[return-value]
+        return backend
     return valid(
         name,
         Problem(
@@ -300,11 +303,10 @@ def _check_backend(name: str, backend: object) -> str | None:
 def _check_env(name: str, env: object) -> dict[str, str] | None:
     if env is None:
         return None
-    if hasattr(env, "items") and all(
-        isinstance(k, str) and isinstance(v, str)
-        for k, v in env.items()  # type: ignore[attr-defined]
+    if isinstance(env, Mapping) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in env.items()
     ):
-        return dict(env.items())  # type: ignore[attr-defined]
+        return dict(env.items())
     return valid(
         name,
         Problem(

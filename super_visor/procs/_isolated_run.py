@@ -92,6 +92,7 @@ class ChildRun:
         finally:
             with anyio.move_on_after(_CLEANUP_TIMEOUT, shield=True):
                 await self._reap()
+            self.proc.pid = None
         return self._verdict()
 
     async def _spawn(self, token: CancellationToken, backend: str) -> None:
@@ -119,6 +120,7 @@ class ChildRun:
             raise
         finally:
             theirs.close()
+        proc.pid = self.process.pid
         self.stream = await anyio.abc.SocketStream.from_socket(ours)
         self.reader = FrameReader(self.stream)
         await self._send(self._start_frame(token, backend))
@@ -236,8 +238,9 @@ class ChildRun:
             raise self.broken
         end = self.end
         if end is None:
-            assert self.process is not None and self.process.returncode is not None
+            assert self.process is not None
             returncode = self.process.returncode
+            assert returncode is not None, "the verdict comes after the reap"
             raise IsolatedError(
                 self.path,
                 f"the child process (pid {self.pid}) {describe_exit(returncode)} before it "

@@ -27,14 +27,12 @@ import pickle
 import struct
 import sys
 import traceback
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Protocol, final
 
 from .._outcome import ProcOutcome, ProcStatus
 
 if TYPE_CHECKING:
     import socket
-
-    from anyio.abc import ByteReceiveStream
 
 __all__ = (
     "PROTOCOL",
@@ -107,6 +105,12 @@ def encode(frame: Frame) -> bytes:
     return _HEADER.pack(len(body)) + body
 
 
+class ByteSource(Protocol):
+    """Where frames are read from: an anyio byte stream, or the child's own socket link."""
+
+    async def receive(self, max_bytes: int = 65536) -> bytes: ...
+
+
 @final
 class FrameReader:
     """Reads frames from a byte stream; a cancelled read loses nothing.
@@ -115,7 +119,7 @@ class FrameReader:
     cancelled in the middle of a frame (the proc being forced) and resumed by the clean-up.
     """
 
-    def __init__(self, stream: ByteReceiveStream) -> None:
+    def __init__(self, stream: ByteSource) -> None:
         self._stream = stream
         self._buffer = bytearray()
 
@@ -178,7 +182,7 @@ def dump_value(value: object, what: str, path: str) -> str:
     """*value* pickled, as base64 text; a `TypeError` naming *what* and *path* if it cannot be."""
     try:
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except Exception as exc:  # noqa: BLE001 (pickle raises many types; all mean "cannot cross")
+    except Exception as exc:  # pickle raises many types; all mean "cannot cross"
         msg = (
             f"{path}: the {what} ({type(value).__name__}) cannot cross to the parent process: "
             f"it is not picklable ({exc}); pass a picklable value such as a number, a string "
@@ -193,7 +197,7 @@ def load_value(text: object) -> object:
     if text is None:
         return None
     assert isinstance(text, str), f"a pickled value is sent as text, got {text!r}"
-    return pickle.loads(base64.b64decode(text))  # noqa: S301 (our own child: see module doc)
+    return pickle.loads(base64.b64decode(text))  # our own child: see the module doc
 
 
 # ---------------------------------------------------------------------------- errors

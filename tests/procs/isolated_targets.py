@@ -1,4 +1,4 @@
-"""Targets for `Isolated` tests: imported in the child process only (``tests.procs.isolated_targets:x``).
+"""Targets for `Isolated` tests, imported in the child process only.
 
 Each reads what it needs from the environment (the test passes ``env=``), so the same target
 serves several tests; none of them is imported by the parent.
@@ -14,6 +14,7 @@ import time
 import anyio
 
 from super_visor import CancellationToken, ManagedProc, Restart, SupervisorBuilder
+from super_visor.procs import inherited_sockets
 
 
 class ChildBoom(Exception):
@@ -37,7 +38,7 @@ async def ignores_token(token: CancellationToken) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     token.ready(os.getpid())
     while True:
-        time.sleep(0.05)  # blocks the loop on purpose, as a stuck sync call would
+        time.sleep(0.05)  # noqa: ASYNC251 (blocks the loop on purpose, as a stuck call would)
 
 
 async def forced_cleanly(token: CancellationToken) -> None:
@@ -46,7 +47,7 @@ async def forced_cleanly(token: CancellationToken) -> None:
     try:
         await anyio.sleep_forever()
     finally:
-        with open(os.environ["MARK_FILE"], "w", encoding="utf-8") as mark:
+        with open(os.environ["MARK_FILE"], "w", encoding="utf-8") as mark:  # noqa: ASYNC230
             mark.write("cleaned up")
 
 
@@ -87,9 +88,9 @@ async def bad_result(token: CancellationToken) -> object:
 async def count_runs(token: CancellationToken) -> None:
     """Appends a line to COUNT_FILE per run; fails the first two runs."""
     path = os.environ["COUNT_FILE"]
-    with open(path, "a", encoding="utf-8") as count:
+    with open(path, "a", encoding="utf-8") as count:  # noqa: ASYNC230 (a tiny local file)
         count.write("run\n")
-    with open(path, encoding="utf-8") as count:
+    with open(path, encoding="utf-8") as count:  # noqa: ASYNC230
         runs = len(count.readlines())
     token.ready(runs)
     if runs < 3:
@@ -99,11 +100,27 @@ async def count_runs(token: CancellationToken) -> None:
 
 
 async def which_backend(token: CancellationToken) -> str:
-    import sniffio
-
-    token.ready(sniffio.current_async_library())
+    name = anyio.get_cancelled_exc_class().__module__.partition(".")[0]
+    token.ready(name)
     await token.wait()
-    return sniffio.current_async_library()
+    return name
+
+
+async def serve_inherited(token: CancellationToken) -> None:
+    """Accept connections on the socket the parent passed down; answer each with our pid."""
+    (listener,) = inherited_sockets()
+    listener.setblocking(False)
+    token.ready(os.getpid())
+    with token.cancel_scope():
+        while True:
+            await anyio.wait_readable(listener)
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                continue  # another replica took it
+            with conn:
+                conn.sendall(str(os.getpid()).encode())
+    listener.close()
 
 
 async def pid_and_wait(token: CancellationToken) -> None:
@@ -149,7 +166,7 @@ async def _web(token: CancellationToken) -> None:
 
 
 async def _bad(token: CancellationToken) -> None:
-    await anyio.sleep(0)
+    await anyio.lowlevel.checkpoint()
     msg = "worker failed in the isolated tree"
     raise ChildBoom(msg)
 
