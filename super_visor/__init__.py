@@ -31,6 +31,9 @@ from ._restart import Backoff as Backoff
 from ._restart import Restart as Restart
 from ._restart import Strategy as Strategy
 from ._run import run as run
+from ._status import ProcSnapshot as ProcSnapshot
+from ._status import RunState as RunState
+from ._status import TreeStatus as TreeStatus
 from ._supervisor import RunHandle as RunHandle
 from ._supervisor import Supervisor as Supervisor
 from ._token import CancellationToken as CancellationToken
@@ -50,10 +53,12 @@ __all__ = (
     "EventStream",
     "ManagedProc",
     "ProcOutcome",
+    "ProcSnapshot",
     "ProcStatus",
     "Restart",
     "RestartLimitExceeded",
     "RunHandle",
+    "RunState",
     "Setting",
     "Settings",
     "StartupError",
@@ -63,6 +68,7 @@ __all__ = (
     "SupervisorError",
     "SupervisorReport",
     "SupportsRunProc",
+    "TreeStatus",
     "run",
 )
 

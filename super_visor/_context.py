@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ._events import EventHub
     from ._slot import Attempt, Leftovers, Slot
     from ._spec import SupervisorConfig
+    from ._status import TreeStatus
 
 __all__ = ("RunContext",)
 
@@ -35,6 +36,10 @@ class RunContext(Protocol):
     live: int
     #: Procs this run abandoned (their tasks may still run; see ``_shutdown``).
     leftovers: Leftovers
+    #: The root run of the tree (this one at the root).
+    root: RunContext
+    #: On the root: some supervisor of the tree gave up (restart limit) during this run.
+    restart_limit_reached: bool
 
     @property
     def stopping(self) -> bool:
@@ -44,6 +49,10 @@ class RunContext(Protocol):
     @property
     def task_group(self) -> anyio.abc.TaskGroup:
         """The run's task group, in which every proc's task runs."""
+        ...
+
+    def status(self) -> TreeStatus:
+        """A snapshot of this run's tree now."""
         ...
 
     def request_stop(self, reason: str | None) -> None:

@@ -34,15 +34,18 @@ from ._restarter import Restarter
 from ._shutdown import StopCuts, force, stop_all
 from ._slot import Leftovers, NestedRun, Slot, wake
 from ._startup import start_group
+from ._status import tree_status
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
     from contextlib import AbstractContextManager
 
     from ._clock import Clock
+    from ._context import RunContext
     from ._events import EventHub
     from ._slot import Attempt
     from ._spec import ProcSpec, SupervisorConfig
+    from ._status import TreeStatus
     from ._token import CancellationToken
 
 __all__ = ("SupervisorRun",)
@@ -66,6 +69,12 @@ class SupervisorRun:
         self.config = config
         self.clock = clock
         self.token = token
+        parent = token._run
+        #: The root run of the tree (this one, unless it runs as a nested proc): what
+        #: ``token.request_shutdown()`` stops and where tree-wide facts are kept.
+        self.root: RunContext = self if parent is None else parent.root
+        #: On the root: some supervisor of the tree gave up (restart limit) during this run.
+        self.restart_limit_reached = False
         self.slots = [Slot(spec, path, i) for i, spec in enumerate(specs)]
         #: Every proc by name, static and dynamic: lookups and name checks stay O(1).
         self._by_name = {slot.spec.name: slot for slot in self.slots}
@@ -125,6 +134,8 @@ class SupervisorRun:
         self.phase = RunPhase.RUNNING
         self.all_ready = True
         self.token.ready()
+        if self.root is self:  # a nested run's READY is its parent's to emit, as a proc's
+            self.hub.emit(EventKind.READY, self.path, detail="the whole tree is ready")
         self.ready_or_done.set()
         if self.live == 0 and self._restarter.idle:
             self.request_stop("no procs left running")
@@ -169,6 +180,16 @@ class SupervisorRun:
     def all_slots(self) -> list[Slot]:
         """Static procs in declared order, then dynamic children in start order."""
         return [*self.slots, *self._dynamic.listed()]
+
+    def status(self) -> TreeStatus:
+        """A snapshot of this run's tree now (see `TreeStatus`)."""
+        return tree_status(
+            self,
+            state=self.phase.value,
+            ready=self.all_ready and not self.stopping,
+            restart_limit_reached=self.root.restart_limit_reached,
+            mono_now=self.clock.now(),
+        )
 
     def outcomes(self) -> tuple[ProcOutcome, ...]:
         return tuple(slot.outcome() for slot in self.all_slots())

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from ._events import EventStream
     from ._outcome import ProcOutcome, SupervisorReport
     from ._restart import Backoff, Restart
+    from ._slot import Slot
     from ._spec import ProcSpec
+    from ._status import TreeStatus
 
     #: Validates a dynamic child (proc, options) into a spec. Made by the builder, which
     #: owns all validation, and handed in so this module never imports the builder.
@@ -91,12 +93,50 @@ class RunHandle:
     def ready_value(self, path: str) -> object:
         """The value the proc at *path* (e.g. ``"web"`` or ``"pipeline/consumer"``) passed
         to ``token.ready()``; None if it has not called it."""
-        slot = self._run.find(path)
+        return self._slot_at(path).ready_value
+
+    @property
+    def ready(self) -> bool:
+        """Whether the whole tree is ready now: every proc started and ready, and no
+        shutdown begun (False again from its first moment, so probes drain traffic first)."""
+        return self._run.all_ready and not self._run.stopping
+
+    async def wait_ready(self) -> bool:
+        """Wait until the whole tree is ready, or until start-up was cut short (a signal,
+        a shutdown, a failure); return whether it became ready."""
+        await self._run.ready_or_done.wait()
+        return self._run.all_ready
+
+    def status(self) -> TreeStatus:
+        """A snapshot of the tree now: every proc's state, readiness, restarts, start time.
+
+        Cheap enough to poll (it walks the tree once, without awaiting); it stays valid
+        after the tree has stopped, showing the final states.
+        """
+        return self._run.status()
+
+    def is_running(self, path: str) -> bool:
+        """Whether the proc at *path* runs now (its task is executing: starting, running or
+        stopping); False once the tree has stopped.
+
+        Raises:
+            KeyError: no proc has this path.
+        """
+        slot = self._slot_at(path)
+        return slot.live and not self._done.is_set()
+
+    def _slot_at(self, path: str) -> Slot:
+        """The proc at *path*: relative to the root, or the full path including its name."""
+        run = self._run
+        slot = run.find(path)
+        prefix = f"{run.path}/"
+        if slot is None and path.startswith(prefix):
+            slot = run.find(path.removeprefix(prefix))
         if slot is None:
-            known = ", ".join(s.spec.name for s in self._run.slots)
-            msg = f"{self._run.path}: no proc {path!r}; its procs are: {known}"
+            known = ", ".join(s.spec.name for s in run.all_slots())
+            msg = f"{run.path}: no proc {path!r}; its procs are: {known}"
             raise KeyError(msg)
-        return slot.ready_value
+        return slot
 
     async def start_child(
         self,

@@ -124,6 +124,7 @@ class Restarter:
         attempt = trigger.attempt
         if attempt is not None:  # its end is final after all: say so, with its traceback
             narrate_end(ctx.hub, trigger.path, attempt.status, attempt.error, trigger.restarts)
+        ctx.root.restart_limit_reached = True
         ctx.hub.emit(EventKind.RESTART_LIMIT, ctx.path, error=limit, detail=str(limit))
         ctx.request_stop(f"restart limit exceeded (last ended: '{trigger.path}')")
 

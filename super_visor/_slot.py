@@ -40,6 +40,10 @@ HISTORY_LIMIT = 5
 class NestedRun(Protocol):
     """What a nested supervisor's run offers its parent: run it, report it, look into it."""
 
+    path: str
+    #: Its static procs, in declared order (``all_slots()`` adds the dynamic ones).
+    slots: list[Slot]
+
     async def run(self) -> SupervisorReport: ...
 
     def outcomes(self) -> tuple[ProcOutcome, ...]: ...
@@ -142,7 +146,7 @@ class Attempt:
         self.ready_value: object = None
         #: Set when start-up gave up on it (ready_timeout); becomes its error.
         self.startup_error: BaseException | None = None
-        #: When it started (the run's clock), for the backoff's stability rule.
+        #: When it started (the run's clock): the backoff's stability rule, the status.
         self.started_at = 0.0
         #: The run of a nested supervisor (kept after it ended: its procs stay reachable).
         self.nested: NestedRun | None = None

@@ -57,7 +57,7 @@ async def start_slot(ctx: RunContext, slot: Slot) -> None:
     proc = _make_proc(ctx, slot)
     if proc is None:
         return
-    attempt = _new_attempt(slot, proc)
+    attempt = _new_attempt(ctx, slot, proc)
     _count_started(ctx, slot, attempt)
     attempt.task = ctx.task_group.start_soon(run_proc_task, ctx, slot, attempt, proc, None, 0)
     if not attempt.gates:
@@ -111,7 +111,7 @@ class _Chain:
         slot = self._slots[position]
         proc = slot.spec.proc
         assert proc is not None, "a chained proc never comes from a factory"
-        attempt = _new_attempt(slot, proc)
+        attempt = _new_attempt(self._ctx, slot, proc)
         attempt.task = self._ctx.task_group.start_soon(
             run_proc_task, self._ctx, slot, attempt, proc, self, position
         )
@@ -137,10 +137,12 @@ class _Chain:
         return True
 
 
-def _new_attempt(slot: Slot, proc: SupportsRunProc | ResourceScope) -> Attempt:
+def _new_attempt(ctx: RunContext, slot: Slot, proc: SupportsRunProc | ResourceScope) -> Attempt:
     token = CancellationToken()
     token._on_ready = slot.mark_ready
     token._grace = slot.spec.grace
+    token._slot = slot
+    token._run = ctx
     wait_ready = slot.spec.wait_ready
     gates = _gates_by_product(proc) if wait_ready is None else wait_ready
     attempt = slot.attempt = Attempt(token, gates=gates, force_reserve=_reserve(slot, proc))
@@ -160,8 +162,7 @@ def _reserve(slot: Slot, proc: SupportsRunProc | ResourceScope) -> float:
 def _count_started(ctx: RunContext, slot: Slot, attempt: Attempt) -> None:
     """Count the proc as started (STARTING): from here on it is stopped exactly once."""
     slot.move(ProcState.STARTING)
-    if slot.spec.backoff is not None:
-        attempt.started_at = ctx.clock.now()  # only the backoff's reset rule reads it
+    attempt.started_at = ctx.clock.now()
     ctx.live += 1
     if ctx.hub.wants(EventKind.STARTING):
         ctx.hub.emit(EventKind.STARTING, slot.path, restarts=slot.restarts)

@@ -16,6 +16,9 @@ import anyio
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterator
 
+    from ._context import RunContext
+    from ._slot import Slot
+
 __all__ = ("CancellationToken",)
 
 
@@ -41,6 +44,8 @@ class CancellationToken:
         "_ready",
         "_ready_value",
         "_reason",
+        "_run",
+        "_slot",
     )
 
     def __init__(self) -> None:
@@ -57,10 +62,48 @@ class CancellationToken:
         #: The grace in force for the proc holding this token (set by its supervisor, after
         #: every override); adapters that enforce their grace themselves read it.
         self._grace: float | None = None
+        #: The proc's slot and the run of its supervisor, set when a supervisor makes the
+        #: token; None for a token made by hand. The path is derived from the slot only
+        #: when asked for, so a quiet tree never builds its procs' paths.
+        self._slot: Slot | None = None
+        self._run: RunContext | None = None
 
     def __repr__(self) -> str:
         state = f"cancelled, reason={self._reason!r}" if self._cancelled else "active"
         return f"<CancellationToken {state}>"
+
+    @property
+    def name(self) -> str:
+        """The proc's name in its supervisor (``"consumer"``); ``""`` for a token made by hand."""
+        slot = self._slot
+        return "" if slot is None else slot.spec.name
+
+    @property
+    def path(self) -> str:
+        """The proc's full path (``"app/pipeline/consumer"``), as in its `ProcOutcome`;
+        ``""`` for a token made by hand."""
+        slot = self._slot
+        return "" if slot is None else slot.path
+
+    def request_shutdown(self, reason: str | None = None) -> None:
+        """Ask the **whole tree** to shut down gracefully; returns at once.
+
+        For a proc that learns the application must stop (a fatal condition, an admin
+        command) without ending itself first: the procs stop in reverse order as for a
+        signal, this one included, and *reason* becomes ``report.reason``. Idempotent, like
+        every stop request: the first reason stands.
+
+        Raises:
+            RuntimeError: the token was made by hand, not by a supervisor.
+        """
+        run = self._run
+        if run is None:
+            msg = (
+                "request_shutdown(): this token was made by hand, not by a supervisor; "
+                "only a proc run by a supervisor can ask its tree to shut down"
+            )
+            raise RuntimeError(msg)
+        run.root.request_stop(reason or f"proc '{self.path}' requested the shutdown")
 
     @property
     def cancelled(self) -> bool:

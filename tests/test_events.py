@@ -55,6 +55,7 @@ async def test_a_full_lifecycle_in_order() -> None:
         (K.READY, "app/pipeline"),
         (K.STARTING, "app/web"),
         (K.READY, "app/web"),
+        (K.READY, "app"),  # the whole tree is ready
         (K.SHUTDOWN_BEGUN, "app"),
         (K.STOPPING, "app/web"),
         (K.STOPPED, "app/web"),
@@ -68,7 +69,7 @@ async def test_a_full_lifecycle_in_order() -> None:
         (K.STOPPED, "app/db"),
         (K.SHUTDOWN_FINISHED, "app"),
     ]
-    assert events[8].detail == "test over"
+    assert events[9].detail == "test over"
     times = [e.time for e in events]
     assert times == sorted(times)
 
@@ -131,6 +132,7 @@ async def test_a_restart_in_order() -> None:
     assert pairs(events) == [
         (K.STARTING, "app/flaky"),
         (K.RESTARTING, "app/flaky"),
+        (K.READY, "app"),  # start-up is over: the restart goes on in the running tree
         (K.STARTING, "app/flaky"),
         (K.READY, "app/flaky"),
         (K.SHUTDOWN_BEGUN, "app"),
@@ -164,7 +166,7 @@ async def test_a_raising_callback_is_logged_and_the_tree_goes_on(
     async with sup.running() as handle:
         handle.shutdown("test over")
     assert handle.report["web"].status is ProcStatus.STOPPED
-    assert len(seen) == 6
+    assert len(seen) == 7  # web: starting, ready, stopping, stopped; app: ready, shutdown x2
     errors = [r for r in caplog.records if "an on_event callback raised" in r.getMessage()]
     assert len(errors) == len(seen)
     assert errors[0].exc_info is not None
