@@ -33,13 +33,16 @@ import socket
 import sys
 import threading
 import types
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, cast, final
 
 import anyio
 
 from ._builder import SupervisorBuilder
 from ._errors import SupervisorError
 from ._events import EventHub, logger_name
+from ._restart import Restart
+from ._slot import Slot
+from ._spec import ProcSpec
 from ._supervisor import Supervisor
 from ._token import CancellationToken
 from ._validate import Problem, check_proc
@@ -54,8 +57,10 @@ from .procs._isolated_wire import (
 )
 
 if TYPE_CHECKING:
+    from ._context import RunContext
     from ._events import Event
     from ._outcome import ProcOutcome
+    from ._proc import SupportsRunProc
     from .procs._isolated_wire import Frame
 
 __all__ = ("main",)
@@ -138,6 +143,37 @@ def _set_parent_death_signal(signum: int) -> None:
 
 
 @final
+class _ParentTree:
+    """Stands in, in the child, for the parent's root run (``token._run.root``): what the
+    child's procs ask of the whole tree crosses to the parent.
+
+    ``token.request_shutdown(reason)`` shuts the *parent's* tree down, as API.md says it
+    must ("the whole tree"), and a supervisor of the child's tree that gives up restarting
+    marks the parent's tree past its restart limit (the liveness probe, the watchdog).
+    Being the root of the child's run also keeps that run from emitting a READY of its own:
+    the parent emits the Isolated proc's READY.
+    """
+
+    def __init__(self, link: _Link) -> None:
+        self.root = self
+        self._link = link
+        self._limit_hit = False
+
+    def request_stop(self, reason: str | None) -> None:
+        self._link.put({"t": "shutdown", "reason": reason})
+
+    @property
+    def restart_limit_reached(self) -> bool:
+        return self._limit_hit
+
+    @restart_limit_reached.setter
+    def restart_limit_reached(self, value: bool) -> None:
+        if value and not self._limit_hit:
+            self._link.put({"t": "restart_limit"})
+        self._limit_hit = value
+
+
+@final
 class _Link:
     """The child's end of the socket: frames out with blocking sends, frames in by waiting.
 
@@ -170,6 +206,7 @@ class _Link:
 async def _serve(sock: socket.socket, start: Frame, stopper: _Stopper) -> None:
     link = _Link(sock)
     token = CancellationToken()
+    token._run = cast("RunContext", _ParentTree(link))
     path = str(start["path"])
     async with anyio.create_task_group() as tasks:
         force = anyio.CancelScope()  # the target runs in it
@@ -208,11 +245,16 @@ async def _run_target(
             return _end(error=exc)
     if isinstance(target, Supervisor):
         return await _run_tree(target, path, token, link, force)
-    return await _run_proc(target, path, token, link, force)
+    return await _run_proc(start, target, path, token, link, force)
 
 
 async def _run_proc(
-    target: object, path: str, token: CancellationToken, link: _Link, force: anyio.CancelScope
+    start: Frame,
+    target: object,
+    path: str,
+    token: CancellationToken,
+    link: _Link,
+    force: anyio.CancelScope,
 ) -> Frame:
     checked = check_proc(target, None)
     if isinstance(checked, Problem):
@@ -221,6 +263,8 @@ async def _run_proc(
             "target must name a proc, an async function, a Supervisor or a SupervisorBuilder"
         )
         return _end(error=error)
+    token._slot = _slot_at(path, checked, start)
+    token._grace = token._slot.spec.grace
     token._on_ready = lambda value: link.put(
         {"t": "ready", "value": dump_value(value, "ready value", path)}
     )
@@ -252,6 +296,25 @@ async def _run_tree(
         except SupervisorError as exc:
             error = exc
     return _end(error=error, forced=force.cancelled_caught, children=run.outcomes())
+
+
+def _slot_at(path: str, proc: SupportsRunProc, start: Frame) -> Slot:
+    """A slot for the target proc at the Isolated proc's own path, so that its token's
+    ``name`` and ``path`` are the ones the parent's report shows."""
+    parent, _, name = path.rpartition("/")
+    grace = start.get("grace")
+    spec = ProcSpec(
+        name=name,
+        proc=proc,
+        factory=None,
+        grace=float(grace) if isinstance(grace, (int, float)) else None,
+        wait_ready=True,
+        ready_timeout=None,
+        restart=Restart.TEMPORARY,
+        significant=True,
+        backoff=None,
+    )
+    return Slot(spec, parent, 0)
 
 
 def _event_frame(event: Event) -> Frame:

@@ -115,11 +115,9 @@ class IsolatedProc:
 
 
 def _where(token: CancellationToken, name: str) -> tuple[str, EventHub | None]:
-    """The proc's full path and its tree's event hub (None outside a supervisor)."""
-    run = getattr(token, "_run", None)
-    path = getattr(token, "path", None) or name
-    hub: EventHub | None = None if run is None else run.hub
-    return str(path), hub
+    """The proc's full path and its tree's event hub (a token made by hand has neither)."""
+    run = token._run
+    return token.path or name, None if run is None else run.hub
 
 
 @overload

@@ -174,6 +174,11 @@ class ChildRun:
         kind = frame.get("t")
         if kind == "ready" and token is not None:
             token.ready(self._ready_value(frame.get("value")))
+        elif kind == "shutdown" and token is not None and token._run is not None:
+            reason = frame.get("reason")
+            token.request_shutdown(reason if isinstance(reason, str) else None)
+        elif kind == "restart_limit" and token is not None and token._run is not None:
+            token._run.root.restart_limit_reached = True
         elif kind == "event":
             self._emit(frame)
         elif kind == "end":
@@ -255,15 +260,15 @@ class ChildRun:
     def _error(self, info: Frame) -> Exception:
         """The child's error; a failed tree's `SupervisorError` is rebuilt around the
         rebuilt errors of its failed procs, as for a supervisor nested in process."""
-        if info.get("type") != "super_visor._errors.SupervisorError" or not self.children:
-            return load_error(info, self.path, self.pid)
         leaves = [
             outcome.error
             for root in self.children
             for outcome in root.walk()
             if outcome.failed and not outcome.children and isinstance(outcome.error, Exception)
         ]
+        if info.get("name") != "SupervisorError" or not leaves:
+            return load_error(info, self.path, self.pid)
         report = SupervisorReport(self.path, self.children, "the isolated tree failed")
-        error = SupervisorError(str(info["message"]).split(" (", 1)[0], leaves, report)
+        error = SupervisorError(str(info["message"]), leaves, report)
         error.add_note(f"Traceback in the isolated child (pid {self.pid}):\n{info['traceback']}")
         return error

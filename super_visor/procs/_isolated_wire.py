@@ -216,7 +216,8 @@ def dump_error(error: BaseException) -> Frame:
     return {
         "type": f"{cls.__module__}.{cls.__qualname__}",
         "name": cls.__name__,
-        "message": _safe_str(error),
+        # A group's own message, without the " (2 sub-exceptions)" that str() adds.
+        "message": error.message if isinstance(error, BaseExceptionGroup) else _safe_str(error),
         "traceback": "".join(traceback.format_exception(error)),
         "pickled": pickled,
     }

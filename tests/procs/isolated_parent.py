@@ -1,7 +1,7 @@
-"""A parent process for the "parent SIGKILLed" test: ``python -m tests.procs.isolated_parent B``.
+"""A parent for the "parent SIGKILLed" tests: ``python -m tests.procs.isolated_parent B T``.
 
-Runs one `Isolated` child on backend *B*, prints the child's pid once it is ready, then waits
-to be killed.
+Runs one `Isolated` child (target *T* of ``isolated_targets``) on backend *B*, prints the
+child's pid once it is ready, then waits to be killed.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from super_visor.procs import Isolated
 async def main() -> None:
     tree = (
         SupervisorBuilder("parent")
-        .add_proc(Isolated("tests.procs.isolated_targets:pid_and_wait", name="child"))
+        .add_proc(Isolated(f"tests.procs.isolated_targets:{sys.argv[2]}", name="child"))
         .build()
     )
     async with tree.running() as handle:

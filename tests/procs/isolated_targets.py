@@ -185,3 +185,18 @@ failing_tree = (
 )
 
 not_a_proc = 42
+
+
+async def asks_for_shutdown(token: CancellationToken) -> str:
+    """Ready with its own path, then asks the whole (parent's) tree to shut down."""
+    token.ready(f"{token.name} at {token.path}")
+    token.request_shutdown("the isolated child asked")
+    await token.wait()
+    return f"stopped: {token.reason}"
+
+
+async def blocks_loop(token: CancellationToken) -> None:
+    """Ready, then blocks its event loop for good: only a signal handler can act."""
+    token.ready(os.getpid())
+    while True:
+        time.sleep(0.05)  # noqa: ASYNC251 (on purpose: no EOF or stop frame can be read)

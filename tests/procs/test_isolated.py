@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -29,8 +33,6 @@ from tests.procs import isolated_targets
 from tests.procs.isolated_targets import ChildBoom
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from super_visor import Event, SupervisorReport
 
 T = "tests.procs.isolated_targets"
@@ -312,7 +314,7 @@ def test_bad_arguments_are_config_errors_naming_them(
 ) -> None:
     arguments: dict[str, object] = {"target": f"{T}:pid_and_wait", **keywords}
     with pytest.raises(ConfigError, match=problem):
-        Isolated(**arguments)  # type: ignore[arg-type]
+        Isolated(**arguments)  # type: ignore[call-overload]
 
 
 def test_the_name_defaults_to_the_targets_attribute() -> None:
@@ -321,3 +323,61 @@ def test_the_name_defaults_to_the_targets_attribute() -> None:
     assert proc.name == "echo"
     assert proc.wait_ready is True
     assert isolated_targets.echo.name == "echo"
+
+
+async def test_the_child_knows_its_path_and_can_shut_the_whole_tree_down() -> None:
+    report = await run_to_end(Isolated(f"{T}:asks_for_shutdown", name="asker"))
+    assert report.reason == "the isolated child asked"
+    outcome = report["asker"]
+    assert outcome.status is ProcStatus.STOPPED
+    assert outcome.result == "stopped: the isolated child asked"
+
+
+async def test_the_ready_value_sees_the_real_name_and_path() -> None:
+    tree = SupervisorBuilder("app").add_proc(Isolated(f"{T}:asks_for_shutdown", name="asker"))
+    async with tree.build().running() as handle:
+        assert handle.ready_value("asker") == "asker at app/asker"
+
+
+async def test_a_forced_isolated_tree_still_reports_its_procs() -> None:
+    tree = SupervisorBuilder("app").add_proc(Isolated(f"{T}:tree", name="inner", grace=0.0))
+    async with tree.build().running() as handle:
+        pass
+    inner = handle.report["inner"]
+    assert inner.status is ProcStatus.FORCED
+    # The stop frame and the SIGTERM race: each proc of the child's tree is there, once,
+    # forced or stopped, as the child reported it before it exited.
+    assert [child.path for child in inner.children] == ["app/inner/db", "app/inner/web"]
+    assert {child.status for child in inner.children} <= {ProcStatus.FORCED, ProcStatus.STOPPED}
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "pid_and_wait",  # its loop runs: the socket's EOF (and the death signal) stop it
+        "blocks_loop",  # its loop is blocked: only the death signal's handler can act
+    ],
+)
+def test_the_child_dies_when_the_parent_is_sigkilled(backend: str, target: str) -> None:
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "tests.procs.isolated_parent", backend, target],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        assert alive(child)
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(child), "the child outlived its SIGKILLed parent"
+    finally:
+        if parent.returncode is None:
+            parent.kill()
+            parent.wait()
+        parent.stdout.close()  # type: ignore[union-attr]
