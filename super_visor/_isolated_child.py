@@ -79,7 +79,15 @@ def main(argv: list[str]) -> None:
     if start.get("v") != PROTOCOL:
         sys.exit(f"super_visor: isolated child speaks protocol {PROTOCOL}, got {start.get('v')}")
     sys.path[:] = [str(entry) for entry in _as_list(start["sys_path"])]
-    anyio.run(_serve, sock, start, stopper, backend=str(start["backend"]))
+    link = _Link(sock)
+    try:
+        anyio.run(_serve, link, start, stopper, backend=str(start["backend"]))
+    except BaseException:
+        if not link.ended:
+            raise
+        # The outcome was reported; what breaks after it (a server's native asyncio code
+        # that miscounted a cancellation, say) concerns nobody any more.
+    sock.close()
 
 
 def _as_list(value: object) -> list[object]:
@@ -185,8 +193,11 @@ class _Link:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        #: The ``end`` frame was sent: the run is over as far as the parent is concerned.
+        self.ended = False
 
     def put(self, frame: Frame) -> None:
+        self.ended = self.ended or frame.get("t") == "end"
         with contextlib.suppress(OSError):  # the parent is gone: the EOF watch acts on it
             self.sock.sendall(encode(frame))
 
@@ -203,8 +214,7 @@ class _Link:
             return data
 
 
-async def _serve(sock: socket.socket, start: Frame, stopper: _Stopper) -> None:
-    link = _Link(sock)
+async def _serve(link: _Link, start: Frame, stopper: _Stopper) -> None:
     token = CancellationToken()
     token._run = cast("RunContext", _ParentTree(link))
     path = str(start["path"])
@@ -215,7 +225,6 @@ async def _serve(sock: socket.socket, start: Frame, stopper: _Stopper) -> None:
         end = await _run_target(start, path, token, link, force)
         link.put(end)
         tasks.cancel_scope.cancel()
-    sock.close()
 
 
 async def _listen(reader: FrameReader, token: CancellationToken, stopper: _Stopper) -> None:

@@ -316,3 +316,25 @@ def test_realistic_app_serves_then_stops_in_reverse_and_exits_0() -> None:
         ],
         prefix=True,
     )
+
+
+# ---------------------------------------------------------------- isolated procs (issue 13)
+
+#: What the isolated-procs example prints on stdout, in this order.
+ISOLATED_EXPECTED: dict[str, list[str]] = {
+    "16_isolated.py": [
+        "GET / -> 200, answered by another process",
+        "crunch: stopped",
+        "crunch did some rounds",
+        "app/web/0: stopped",
+        "app/web/1: stopped",
+        "exit code: 0",
+    ],
+}
+EXPECTED.update(ISOLATED_EXPECTED)
+
+
+def test_isolated_example_runs_on_trio_too() -> None:
+    done = run_example(str(EXAMPLES / "16_isolated.py"), "--backend", "trio")
+    assert done.returncode == 0, done.stderr
+    assert_in_order(done.stdout.splitlines(), ISOLATED_EXPECTED["16_isolated.py"])
