@@ -334,7 +334,8 @@ ISOLATED_EXPECTED: dict[str, list[str]] = {
 EXPECTED.update(ISOLATED_EXPECTED)
 
 
-def test_isolated_example_runs_on_trio_too() -> None:
-    done = run_example(str(EXAMPLES / "16_isolated.py"), "--backend", "trio")
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_isolated_example_runs_and_prints_its_story(backend: str) -> None:
+    done = run_example(str(EXAMPLES / "16_isolated.py"), "--backend", backend)
     assert done.returncode == 0, done.stderr
     assert_in_order(done.stdout.splitlines(), ISOLATED_EXPECTED["16_isolated.py"])
