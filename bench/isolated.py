@@ -69,7 +69,9 @@ async def rate(proc: object, seconds: float) -> float:
     leaves = [o for o in report["job"].walk() if not o.children] or [report["job"]]
     total = 0.0
     for outcome in leaves:
-        rounds, ran = outcome.result  # type: ignore[misc]
+        result = outcome.result
+        assert isinstance(result, tuple), f"{outcome.path}: {outcome.status}, {outcome.error}"
+        rounds, ran = result
         total += rounds / ran
     return total
 
