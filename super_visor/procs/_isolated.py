@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Literal, final, overload
 from .._errors import ConfigError
 from .._restart import Restart
 from .._validate import Problem, check_name, check_seconds, valid
-from ._common import backend_name
+from ._common import FORCE_RESERVE, backend_name
 from ._isolated_run import ChildRun
 
 if TYPE_CHECKING:
@@ -74,6 +74,10 @@ class IsolatedProc:
         )
         #: Read by the builder like any proc's own settings (None: the builder's default).
         self.grace = None if grace is None else valid(self.name, check_seconds("grace", grace))
+        #: The child's target gets the grace in force on its token; an adapter there that
+        #: enforces it itself (a server's drain, a Command's SIGKILL) needs this much more
+        #: to report cleanly before the supervisor forces the child.
+        self.force_reserve = FORCE_RESERVE
         self.wait_ready = _check_flag(self.name, "wait_ready", wait_ready)
         self.ready_timeout = (
             None
@@ -180,9 +184,11 @@ def Isolated(
         replicas: how many copies to run. 1 (the default) gives one proc; N > 1 gives a
             nested `Supervisor` named *name* whose procs ``0`` … ``N-1`` are each one child
             (started in order, stopped in reverse, each restarted by its *restart* policy).
-        grace: the proc's grace (None: the builder's default), after which the child gets
-            SIGTERM, then SIGKILL one second later; the outcome is then ``FORCED``. Make it
-            long enough for the child's own procs to stop in turn.
+        grace: the proc's grace (None: the builder's default). The child's target gets it
+            on its token, as any proc; one second after it (``force_reserve``, room for an
+            adapter in the child that enforces the grace itself) the child gets SIGTERM,
+            then SIGKILL one second later, and the outcome is ``FORCED``. Make it long
+            enough for a child tree's procs to stop one after the other.
         wait_ready: hold start-up until the child is ready: a proc or function target once
             it called ``token.ready(value)`` (the value crosses, so it must be picklable), a
             tree once all its procs are. Pass False for a target that never calls it.

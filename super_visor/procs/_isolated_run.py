@@ -4,9 +4,10 @@ The stop, in order (the proc's grace is the supervisor's, as for any proc):
 
 1. the proc's token is cancelled: a ``stop`` frame cancels the child's token, and the child's
    procs stop with their own graces;
-2. the grace runs out and the supervisor force-cancels the proc: SIGTERM to the child's
-   process group (the child forces its procs, so their clean-up runs, and still reports its
-   outcomes), `FORCE_RESERVE` seconds for it to exit, then SIGKILL to the group;
+2. the grace (and the proc's ``force_reserve``, room for an adapter in the child that
+   enforces the grace itself) runs out and the supervisor force-cancels the proc: SIGTERM
+   to the child's process group (the child forces its procs, so their clean-up runs, and
+   still reports its outcomes), `FORCE_RESERVE` seconds for it to exit, then SIGKILL;
 3. whatever happened, the child is reaped and its group is gone before the proc returns or
    raises, so the outcome is reported only once nothing of the child runs any more.
 
@@ -203,9 +204,7 @@ class ChildRun:
         kind = EventKind(frame["kind"])
         error_info = frame.get("error")
         path = str(frame["path"])
-        error = None
-        if isinstance(error_info, dict) and self.hub.wants(kind, 40):
-            error = load_error(error_info, path, self.pid)
+        error = None if not isinstance(error_info, dict) else load_error(error_info, path, self.pid)
         self.hub.emit(
             kind,
             path,

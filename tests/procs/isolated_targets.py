@@ -200,3 +200,15 @@ async def blocks_loop(token: CancellationToken) -> None:
     token.ready(os.getpid())
     while True:
         time.sleep(0.05)  # noqa: ASYNC251 (on purpose: no EOF or stop frame can be read)
+
+
+async def _deaf(token: CancellationToken) -> None:
+    """Does not watch its token: only a force ends it."""
+    await anyio.sleep_forever()
+
+
+stuck_tree = (
+    SupervisorBuilder("inner", grace=30.0)
+    .add_proc(_db, name="db", wait_ready=True)
+    .add_proc(_deaf, name="deaf")
+)

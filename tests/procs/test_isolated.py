@@ -340,15 +340,15 @@ async def test_the_ready_value_sees_the_real_name_and_path() -> None:
 
 
 async def test_a_forced_isolated_tree_still_reports_its_procs() -> None:
-    tree = SupervisorBuilder("app").add_proc(Isolated(f"{T}:tree", name="inner", grace=0.0))
-    async with tree.build().running() as handle:
+    proc = Isolated(f"{T}:stuck_tree", name="inner", grace=0.2, wait_ready=False)
+    async with SupervisorBuilder("app").add_proc(proc).build().running() as handle:
         pass
     inner = handle.report["inner"]
     assert inner.status is ProcStatus.FORCED
-    # The stop frame and the SIGTERM race: each proc of the child's tree is there, once,
-    # forced or stopped, as the child reported it before it exited.
-    assert [child.path for child in inner.children] == ["app/inner/db", "app/inner/web"]
-    assert {child.status for child in inner.children} <= {ProcStatus.FORCED, ProcStatus.STOPPED}
+    # SIGTERM in the child forced its tree: deaf (30 s of grace there) and db behind it.
+    assert [child.path for child in inner.children] == ["app/inner/db", "app/inner/deaf"]
+    assert handle.report["inner/deaf"].status is ProcStatus.FORCED
+    assert handle.report["inner/db"].status is ProcStatus.FORCED
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
