@@ -340,7 +340,7 @@ async def test_the_ready_value_sees_the_real_name_and_path() -> None:
 
 
 async def test_a_forced_isolated_tree_still_reports_its_procs() -> None:
-    proc = Isolated(f"{T}:stuck_tree", name="inner", grace=0.2, wait_ready=False)
+    proc = Isolated(f"{T}:stuck_tree", name="inner", grace=0.2)
     async with SupervisorBuilder("app").add_proc(proc).build().running() as handle:
         pass
     inner = handle.report["inner"]
