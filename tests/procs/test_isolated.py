@@ -381,3 +381,13 @@ def test_the_child_dies_when_the_parent_is_sigkilled(backend: str, target: str) 
             parent.kill()
             parent.wait()
         parent.stdout.close()  # type: ignore[union-attr]
+
+
+async def test_an_isolated_proc_made_by_a_factory_reports_its_tree_too() -> None:
+    def make() -> IsolatedProc:
+        return Isolated(f"{T}:tree", name="inner")
+
+    tree = SupervisorBuilder("app").add_factory("inner", make, wait_ready=True).build()
+    async with tree.running() as handle:
+        pass
+    assert [o.path for o in handle.report["inner"].children] == ["app/inner/db", "app/inner/web"]
