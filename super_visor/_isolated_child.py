@@ -3,7 +3,7 @@
 A fresh interpreter of the parent's environment (spawned, never forked: forking a process
 with a running event loop and threads copies their state half-way). Its arguments are the
 file descriptor of its end of the socket pair and the parent's pid. It reads the ``start``
-frame (see ``procs/_isolated_wire``) with blocking calls, takes the parent's ``sys.path``,
+frame (see ``_isolated_wire``) with blocking calls, takes the parent's ``sys.path``,
 imports the target and runs it in its main thread on the backend it was told, then sends
 its ``end`` frame and exits.
 
@@ -40,13 +40,7 @@ import anyio
 from ._builder import SupervisorBuilder
 from ._errors import SupervisorError
 from ._events import EventHub, logger_name
-from ._restart import Restart
-from ._slot import Slot
-from ._spec import ProcSpec
-from ._supervisor import Supervisor
-from ._token import CancellationToken
-from ._validate import Problem, check_proc
-from .procs._isolated_wire import (
+from ._isolated_wire import (
     PROTOCOL,
     FrameReader,
     dump_error,
@@ -55,13 +49,19 @@ from .procs._isolated_wire import (
     encode,
     read_frame_blocking,
 )
+from ._restart import Restart
+from ._slot import Slot
+from ._spec import ProcSpec
+from ._supervisor import Supervisor
+from ._token import CancellationToken
+from ._validate import Problem, check_proc
 
 if TYPE_CHECKING:
     from ._context import RunContext
     from ._events import Event
+    from ._isolated_wire import Frame
     from ._outcome import ProcOutcome
     from ._proc import SupportsRunProc
-    from .procs._isolated_wire import Frame
 
 __all__ = ("main",)
 

@@ -18,6 +18,7 @@ when constructed, and raises `MissingExtraError` naming the install command if i
 
 from __future__ import annotations
 
+from .._isolated_wire import IsolatedError as IsolatedError
 from ._asgi import Hypercorn as Hypercorn
 from ._asgi import Uvicorn as Uvicorn
 from ._command import Command as Command
@@ -26,7 +27,6 @@ from ._common import MissingExtraError as MissingExtraError
 from ._isolated import Isolated as Isolated
 from ._isolated import IsolatedProc as IsolatedProc
 from ._isolated import inherited_sockets as inherited_sockets
-from ._isolated_wire import IsolatedError as IsolatedError
 from ._periodic import Periodic as Periodic
 from ._periodic import PeriodicStats as PeriodicStats
 from ._probes import FileProbe as FileProbe

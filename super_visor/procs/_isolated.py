@@ -8,7 +8,7 @@ copies the parent's event loop, its threads' locks and its open sockets half-way
 whatever they were doing.
 
 The parts: this module holds the public names and their checks; ``_isolated_run`` runs one
-child (spawn, stop, force, reap); ``_isolated_wire`` is the protocol between the two
+child (spawn, stop, force, reap); ``super_visor._isolated_wire`` is the protocol between the two
 processes (what crosses, and how); ``super_visor._isolated_child`` is the child's side.
 """
 

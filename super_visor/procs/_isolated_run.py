@@ -29,10 +29,7 @@ import anyio
 
 from .._errors import SupervisorError
 from .._events import EventKind
-from .._outcome import SupervisorReport
-from ._command import describe_exit
-from ._common import FORCE_RESERVE
-from ._isolated_wire import (
+from .._isolated_wire import (
     PROTOCOL,
     FrameReader,
     IsolatedError,
@@ -41,16 +38,19 @@ from ._isolated_wire import (
     load_outcomes,
     load_value,
 )
+from .._outcome import SupervisorReport
+from ._command import describe_exit
+from ._common import FORCE_RESERVE
 from ._pgroup import signal_group, wait_group_gone
 
 if TYPE_CHECKING:
     from anyio.abc import Process, SocketStream
 
     from .._events import EventHub
+    from .._isolated_wire import Frame
     from .._outcome import ProcOutcome
     from .._token import CancellationToken
     from ._isolated import IsolatedProc
-    from ._isolated_wire import Frame
 
 __all__ = ("ChildRun",)
 

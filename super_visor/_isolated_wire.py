@@ -29,7 +29,7 @@ import sys
 import traceback
 from typing import TYPE_CHECKING, Protocol, final
 
-from .._outcome import ProcOutcome, ProcStatus
+from ._outcome import ProcOutcome, ProcStatus
 
 if TYPE_CHECKING:
     import socket
