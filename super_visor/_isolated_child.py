@@ -108,8 +108,8 @@ class _Stopper:
         self.parent_pid = parent_pid
         self.wake_r, self.wake_w = socket.socketpair()
         self.wake_w.setblocking(False)
-        self.reason: str | None = None
-        self._watchdog: threading.Timer | None = None
+        #: Set by the first `force`: the watchdog is running.
+        self.forced = False
         signal.signal(signal.SIGTERM, self._on_sigterm)
         if sys.platform == "linux":
             death = signal.SIGRTMIN + 1
@@ -119,19 +119,20 @@ class _Stopper:
             os._exit(1)
 
     def _on_sigterm(self, _signum: int, _frame: types.FrameType | None) -> None:
-        self.force("SIGTERM from the parent after the grace")
+        self.force()  # the parent forces us: its grace for us ran out
 
     def _on_parent_signal(self, _signum: int, _frame: types.FrameType | None) -> None:
         if os.getppid() != self.parent_pid:  # else only the spawning thread ended
-            self.force("the parent process died")
+            self.force()
 
-    def force(self, reason: str) -> None:
-        """Force the target now; end the process after `ORPHAN_BOUND` whatever happens."""
-        if self.reason is None:
-            self.reason = reason
-            self._watchdog = threading.Timer(ORPHAN_BOUND, os._exit, args=(70,))
-            self._watchdog.daemon = True
-            self._watchdog.start()
+    def force(self) -> None:
+        """Force the target now; end the process after `ORPHAN_BOUND` whatever happens
+        (exit code 70, EX_SOFTWARE: its clean-up did not finish)."""
+        if not self.forced:
+            self.forced = True
+            watchdog = threading.Timer(ORPHAN_BOUND, os._exit, args=(70,))
+            watchdog.daemon = True
+            watchdog.start()
         with contextlib.suppress(OSError):
             self.wake_w.send(b"\0")
 
@@ -232,7 +233,7 @@ async def _listen(reader: FrameReader, token: CancellationToken, stopper: _Stopp
     while True:
         frame = await reader.receive()
         if frame is None:
-            stopper.force("the connection to the parent closed")
+            stopper.force()  # the parent is gone (or closed its end)
             return
         if frame.get("t") == "stop":
             reason = frame.get("reason")
@@ -286,7 +287,7 @@ async def _run_proc(
             failure = exc
         except (KeyboardInterrupt, SystemExit) as exc:
             failure = None if isinstance(exc, SystemExit) and exc.code in (0, None) else exc
-    return _end(result=result, error=failure, forced=force.cancelled_caught, path=path)
+    return _end(result=result, error=failure, path=path)
 
 
 async def _run_tree(
@@ -304,7 +305,7 @@ async def _run_tree(
             await run.run()
         except SupervisorError as exc:
             error = exc
-    return _end(error=error, forced=force.cancelled_caught, children=run.outcomes())
+    return _end(error=error, children=run.outcomes())
 
 
 def _slot_at(path: str, proc: SupportsRunProc, start: Frame) -> Slot:
@@ -341,7 +342,6 @@ def _end(
     *,
     result: object = None,
     error: BaseException | None = None,
-    forced: bool = False,
     children: tuple[ProcOutcome, ...] = (),
     path: str = "",
 ) -> Frame:
@@ -355,7 +355,6 @@ def _end(
         "t": "end",
         "result": value,
         "error": None if error is None else dump_error(error),
-        "forced": forced,
         "children": dump_outcomes(children, path),
     }
 

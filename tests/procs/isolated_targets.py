@@ -212,3 +212,14 @@ stuck_tree = (
     .add_proc(_db, name="db", wait_ready=True)
     .add_proc(_deaf, name="deaf")
 )
+
+
+async def _crash_loop(token: CancellationToken) -> None:
+    token.ready()
+    msg = "crashes at once, every time"
+    raise ChildBoom(msg)
+
+
+gives_up = SupervisorBuilder("inner", max_restarts=1, within=60.0).add_proc(
+    _crash_loop, name="loop", restart=Restart.PERMANENT
+)

@@ -19,6 +19,7 @@ import anyio
 import pytest
 
 from super_visor import (
+    CancellationToken,
     ConfigError,
     EventKind,
     ProcStatus,
@@ -391,3 +392,28 @@ async def test_an_isolated_proc_made_by_a_factory_reports_its_tree_too() -> None
     async with tree.running() as handle:
         pass
     assert [o.path for o in handle.report["inner"].children] == ["app/inner/db", "app/inner/web"]
+
+
+async def test_a_restart_limit_in_the_child_marks_the_parents_tree() -> None:
+    proc = Isolated(f"{T}:gives_up", name="inner", wait_ready=False)
+    tree = SupervisorBuilder("app").add_proc(proc, significant=False).add_proc(isolated_idle)
+    marked: list[bool] = []
+
+    async def until_inner_failed() -> None:
+        async with tree.build().running() as handle:
+            marked.append(handle.status().restart_limit_reached)
+            with anyio.fail_after(20):
+                while handle.is_running("inner"):  # noqa: ASYNC110 (ends in another process)
+                    await anyio.sleep(0.02)
+            marked.append(handle.status().restart_limit_reached)
+
+    with pytest.raises(SupervisorError) as caught:  # a proc failed: running() raises at exit
+        await until_inner_failed()
+    assert marked == [False, True]
+    report = caught.value.report
+    assert report["inner"].status is ProcStatus.FAILED
+    assert report["inner/loop"].status is ProcStatus.FAILED
+
+
+async def isolated_idle(token: CancellationToken) -> None:
+    await token.wait()
