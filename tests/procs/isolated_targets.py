@@ -223,3 +223,8 @@ async def _crash_loop(token: CancellationToken) -> None:
 gives_up = SupervisorBuilder("inner", max_restarts=1, within=60.0).add_proc(
     _crash_loop, name="loop", restart=Restart.PERMANENT
 )
+
+
+async def never_ready(token: CancellationToken) -> None:
+    """Forgets token.ready(): a gating Isolated proc waits for it in vain."""
+    await token.wait()

@@ -417,3 +417,19 @@ async def test_a_restart_limit_in_the_child_marks_the_parents_tree() -> None:
 
 async def isolated_idle(token: CancellationToken) -> None:
     await token.wait()
+
+
+async def test_a_child_that_never_gets_ready_fails_startup_at_its_ready_timeout() -> None:
+    proc = Isolated(f"{T}:never_ready", name="mute", ready_timeout=0.5)
+    report = await run_to_end(proc)
+    error = report["mute"].error
+    assert isinstance(error, StartupError)
+    assert "not ready within 0.5s" in str(error)
+    assert proc.pid is None  # reaped
+
+
+async def test_without_wait_ready_a_child_that_never_calls_ready_runs_on() -> None:
+    proc = Isolated(f"{T}:never_ready", name="worker", wait_ready=False)
+    async with SupervisorBuilder("app").add_proc(proc).build().running() as handle:
+        assert handle.ready_value("worker") is None
+    assert handle.report["worker"].status is ProcStatus.STOPPED
