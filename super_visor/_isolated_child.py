@@ -80,6 +80,7 @@ def main(argv: list[str]) -> None:
         sys.exit(f"super_visor: isolated child speaks protocol {PROTOCOL}, got {start.get('v')}")
     sys.path[:] = [str(entry) for entry in _as_list(start["sys_path"])]
     link = _Link(sock)
+    _forward_logs(link, start.get("log_level"))
     try:
         anyio.run(_serve, link, start, stopper, backend=str(start["backend"]))
     except BaseException:
@@ -93,6 +94,45 @@ def main(argv: list[str]) -> None:
 def _as_list(value: object) -> list[object]:
     assert isinstance(value, list), f"expected a list in the start frame, got {value!r}"
     return value
+
+
+@final
+class _LogForwarder(logging.Handler):
+    """Sends each log record of the child to the parent, which hands it to its own handlers
+    under the same logger name: a server's access log in a replica lands where the parent's
+    logs go, formatted by the parent's configuration (plain, JSON, under systemd)."""
+
+    def __init__(self, link: _Link) -> None:
+        super().__init__()
+        self._link = link
+        self._formatter = logging.Formatter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            exc = record.exc_text
+            if record.exc_info and not exc:
+                exc = self._formatter.formatException(record.exc_info)
+            fields = {k: v for k, v in record.__dict__.items() if k.startswith("sv_")}
+            self._link.put(
+                {
+                    "t": "log",
+                    "name": record.name,
+                    "level": record.levelno,
+                    "message": record.getMessage(),
+                    "exc": exc,
+                    "created": record.created,
+                    "fields": fields,
+                }
+            )
+        except Exception:  # noqa: BLE001 (logging's own rule: a handler never raises)
+            self.handleError(record)
+
+
+def _forward_logs(link: _Link, level: object) -> None:
+    """Forward the child's log records at the parent's level, instead of printing them."""
+    root = logging.getLogger()
+    root.addHandler(_LogForwarder(link))
+    root.setLevel(level if isinstance(level, int) else logging.WARNING)
 
 
 @final

@@ -7,7 +7,8 @@ Each frame is a 4-byte big-endian length, then a UTF-8 JSON object whose ``"t"``
 - parent to child: ``start`` (version, target, path, backend, the parent's ``sys.path`` and
   main script), then at most one ``stop`` (the reason);
 - child to parent: ``ready`` (the ready value), ``event`` (one lifecycle event of the child's
-  tree, with its real path), then one ``end`` (result, error, the child's outcomes).
+  tree, with its real path), ``log`` (a log record), ``shutdown`` (``token.request_shutdown``),
+  ``restart_limit``, then one ``end`` (result, error, the child's outcomes).
 
 Why JSON frames: everything the protocol itself needs is names, paths, numbers and text, and
 JSON cannot run code when it is read. Only the values the user chose to send across are

@@ -18,6 +18,7 @@ so the signals reach whatever it started in its group too.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -138,6 +139,7 @@ class ChildRun:
             "sys_path": list(sys.path),
             "main_path": None if main_path is None else os.path.abspath(main_path),
             "grace": token._grace,
+            "log_level": logging.getLogger().getEffectiveLevel(),
         }
 
     async def _send(self, frame: Frame) -> None:
@@ -182,6 +184,8 @@ class ChildRun:
             token._run.root.restart_limit_reached = True
         elif kind == "event":
             self._emit(frame)
+        elif kind == "log":
+            _relog(frame, self.pid)
         elif kind == "end":
             self.end = frame
             self.children = load_outcomes(frame.get("children", []), self.pid)
@@ -271,3 +275,28 @@ class ChildRun:
         error = SupervisorError(str(info["message"]), leaves, report)
         error.add_note(f"Traceback in the isolated child (pid {self.pid}):\n{info['traceback']}")
         return error
+
+
+def _relog(frame: Frame, pid: int) -> None:
+    """Hand one of the child's log records to the parent's logger of the same name."""
+    level = int(str(frame["level"]))
+    logger = logging.getLogger(str(frame["name"]))
+    if not logger.isEnabledFor(level):
+        return
+    created = float(str(frame["created"]))
+    fields = frame.get("fields")
+    record = logging.makeLogRecord(
+        {
+            **(fields if isinstance(fields, dict) else {}),
+            "name": logger.name,
+            "levelno": level,
+            "levelname": logging.getLevelName(level),
+            "msg": str(frame["message"]),
+            "exc_text": frame.get("exc") or None,
+            "created": created,
+            "msecs": (created % 1) * 1000,
+            "process": pid,
+            "processName": "isolated",
+        }
+    )
+    logger.handle(record)

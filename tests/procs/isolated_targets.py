@@ -6,6 +6,7 @@ serves several tests; none of them is imported by the parent.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -227,4 +228,18 @@ gives_up = SupervisorBuilder("inner", max_restarts=1, within=60.0).add_proc(
 
 async def never_ready(token: CancellationToken) -> None:
     """Forgets token.ready(): a gating Isolated proc waits for it in vain."""
+    await token.wait()
+
+
+async def logs_then_waits(token: CancellationToken) -> None:
+    """Logs at INFO and, with a traceback, at ERROR; both must reach the parent's handlers."""
+    logger = logging.getLogger("tests.isolated.child")
+    logger.info("hello from pid %d", os.getpid())
+    try:
+        msg = "logged, not raised"
+        raise ChildBoom(msg)
+    except ChildBoom:
+        logger.exception("with a traceback")
+    logger.debug("below the parent's level: never sent")
+    token.ready()
     await token.wait()

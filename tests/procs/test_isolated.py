@@ -7,6 +7,7 @@ here and are rebuilt (the rule: only classes the parent has already imported).
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import subprocess
@@ -433,3 +434,19 @@ async def test_without_wait_ready_a_child_that_never_calls_ready_runs_on() -> No
     async with SupervisorBuilder("app").add_proc(proc).build().running() as handle:
         assert handle.ready_value("worker") is None
     assert handle.report["worker"].status is ProcStatus.STOPPED
+
+
+async def test_the_childs_log_records_reach_the_parents_handlers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    proc = Isolated(f"{T}:logs_then_waits", name="chatty")
+    async with SupervisorBuilder("app").add_proc(proc).build().running():
+        pass
+    records = [r for r in caplog.records if r.name == "tests.isolated.child"]
+    assert [r.levelno for r in records] == [logging.INFO, logging.ERROR]
+    hello, failure = records
+    assert hello.getMessage().startswith("hello from pid ")
+    assert hello.process != os.getpid()
+    assert failure.exc_text is not None
+    assert "ChildBoom: logged, not raised" in failure.exc_text
