@@ -112,7 +112,11 @@ class _LogForwarder(logging.Handler):
             exc = record.exc_text
             if record.exc_info and not exc:
                 exc = self._formatter.formatException(record.exc_info)
-            fields = {k: v for k, v in record.__dict__.items() if k.startswith("sv_")}
+            fields = {
+                key: value
+                for key, value in record.__dict__.items()
+                if key.startswith("sv_") and isinstance(value, (str, int, float, bool))
+            }
             self._link.put(
                 {
                     "t": "log",
