@@ -36,6 +36,7 @@ from super_visor import (
     SupervisorBuilder,
     SupervisorError,
     SupervisorReport,
+    TreeStatus,
 )
 
 from .fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
@@ -343,9 +344,11 @@ async def test_running_then_shutdown(tree: Node, app_time: float, nest_builders:
     journal = Journal()
     sup = instantiate(tree, journal, nest_builders=nest_builders).build()
     handle: RunHandle | None = None
+    during: TreeStatus | None = None
     error: SupervisorError | None = None
     try:
         async with sup.running() as handle:
+            during = handle.status()
             await anyio.sleep(app_time)
             handle.shutdown("test over")
         report = handle.report
@@ -353,7 +356,20 @@ async def test_running_then_shutdown(tree: Node, app_time: float, nest_builders:
         error = exc
         report = exc.report
     check_invariants(tree, journal, report, error, handle)
+    if handle is not None and during is not None:
+        assert [p.path for p in during.walk()] == [o.path for o in report.walk()]
+        check_final_status(handle, report)
     note_statistics(report, error)
+
+
+def check_final_status(handle: RunHandle, report: SupervisorReport) -> None:
+    """After the run, ``status()`` shows every proc of the report, in the same depth-first
+    order, in the state of its outcome."""
+    status = handle.status()
+    assert status.state.value == "stopped"
+    assert not status.ready
+    shown = [(proc.path, proc.state.value) for proc in status.walk()]
+    assert shown == [(outcome.path, outcome.status.value) for outcome in report.walk()]
 
 
 def ends_itself(tree: Node) -> bool:
