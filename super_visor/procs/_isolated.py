@@ -87,7 +87,7 @@ class IsolatedProc:
         self.restart = _check_restart(self.name, restart)
         self.backend = _check_backend(self.name, backend)
         self.env = _check_env(self.name, env)
-        self.cwd = cwd
+        self.cwd = _check_cwd(self.name, cwd)
         self.fds = _check_sockets(self.name, sockets)
         self.pid: int | None = None
         self._children: tuple[ProcOutcome, ...] = ()
@@ -317,6 +317,14 @@ def _check_env(name: str, env: object) -> dict[str, str] | None:
             f"env must map str to str, got {env!r}",
             "pass e.g. env={'LOG_LEVEL': 'debug'} (added to the parent's environment)",
         ),
+    )
+
+
+def _check_cwd(name: str, cwd: object) -> str | os.PathLike[str] | None:
+    if cwd is None or isinstance(cwd, (str, os.PathLike)):
+        return cwd
+    return valid(
+        name, Problem(f"cwd must be a path or None, got {cwd!r}", "pass e.g. cwd='/srv/app'")
     )
 
 

@@ -309,6 +309,8 @@ async def test_the_childs_events_reach_the_parent_with_their_real_paths() -> Non
         ({"restart": "always"}, "restart must be a Restart"),
         ({"wait_ready": "yes"}, "wait_ready must be True or False"),
         ({"name": "a/b"}, "the proc name"),
+        ({"cwd": 3}, "cwd must be a path or None"),
+        ({"ready_timeout": float("nan")}, "ready_timeout must be a finite number"),
     ],
 )
 def test_bad_arguments_are_config_errors_naming_them(
