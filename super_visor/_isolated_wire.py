@@ -90,6 +90,10 @@ class IsolatedError(Exception):
         return (_rebuild_isolated_error, (self.path, self.problem, self.type_name, self.returncode))
 
 
+# Public as super_visor.procs.IsolatedError (defined here so the child needs no adapter).
+IsolatedError.__module__ = "super_visor.procs"
+
+
 def _rebuild_isolated_error(
     path: str, problem: str, type_name: str | None, returncode: int | None
 ) -> IsolatedError:
