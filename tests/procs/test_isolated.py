@@ -452,3 +452,20 @@ async def test_the_childs_log_records_reach_the_parents_handlers(
     assert hello.process != os.getpid()
     assert failure.exc_text is not None
     assert "ChildBoom: logged, not raised" in failure.exc_text
+
+
+# trio only: trio spawns a child from a cached worker thread, which ends once idle; the
+# parent-death signal then fires although the parent process is alive (PITFALLS 14).
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+@pytest.mark.hang_guard(45)
+async def test_the_child_outlives_the_thread_that_spawned_it() -> None:
+    from trio._core._thread_cache import IDLE_TIMEOUT
+
+    proc = Isolated(f"{T}:pid_and_wait", name="long")
+    async with SupervisorBuilder("app").add_proc(proc).build().running() as handle:
+        pid = handle.ready_value("long")
+        await anyio.sleep(IDLE_TIMEOUT + 2)  # waits out trio's thread cache, not an event
+        assert isinstance(pid, int)
+        assert alive(pid)
+        assert handle.is_running("long")
+    assert handle.report["long"].status is ProcStatus.STOPPED
