@@ -1,7 +1,8 @@
-"""A parent for the "parent SIGKILLed" tests: ``python -m tests.procs.isolated_parent B T``.
+"""A parent for the tests that need their own process: ``isolated_parent B T [SECONDS]``.
 
-Runs one `Isolated` child (target *T* of ``isolated_targets``) on backend *B*, prints the
-child's pid once it is ready, then waits to be killed.
+Runs one `Isolated` child (target *T* of ``isolated_targets``) on backend *B* and prints the
+child's pid once it is ready. Without *SECONDS* it then waits to be killed; with them, it
+waits that long, prints whether the child still runs, stops the tree and exits.
 """
 
 from __future__ import annotations
@@ -21,8 +22,12 @@ async def main() -> None:
         .build()
     )
     async with tree.running() as handle:
-        print(handle.ready_value("child"), flush=True)  # noqa: T201 (the test reads it)
-        await anyio.sleep_forever()
+        pid = handle.ready_value("child")
+        print(pid, flush=True)  # noqa: T201 (the test reads it)
+        if len(sys.argv) < 4:
+            await anyio.sleep_forever()
+        await anyio.sleep(float(sys.argv[3]))
+        print(f"child still runs: {handle.is_running('child')}", flush=True)  # noqa: T201
 
 
 if __name__ == "__main__":
