@@ -1,7 +1,8 @@
 """super_visor: start, supervise and stop the long-running parts of an async application.
 
 Layering (imports point one way; docs/explanation/engine.md draws it): pure logic
-(``_errors``, ``_token``, ``_proc``, ``_spec``, ``_lifecycle``, ``_restart``, ``_outcome``) <-
+(``_errors``, ``_token``, ``_proc``, ``_spec``, ``_lifecycle``, ``_restart``, ``_outcome``,
+``_eventlog``) <-
 ``_slot``/``_events``/``_validate`` <- the run's parts (``_startup``, ``_shutdown``,
 ``_restarter``, ``_dynamic``, ``_proc_task``) <- ``_engine`` <- ``_signals``/``_handle`` <-
 ``_supervisor`` <- ``_builder``/``_config`` <- ``_run`` <- ``_cli``; ``_console`` (the only
@@ -15,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from ._builder import SupervisorBuilder as SupervisorBuilder
+from ._controls import SupervisorControls as SupervisorControls
 from ._errors import ConfigError as ConfigError
 from ._errors import RestartLimitExceeded as RestartLimitExceeded
 from ._errors import StartupError as StartupError
@@ -31,9 +33,6 @@ from ._restart import Backoff as Backoff
 from ._restart import Restart as Restart
 from ._restart import Strategy as Strategy
 from ._run import run as run
-from ._status import ProcSnapshot as ProcSnapshot
-from ._status import RunState as RunState
-from ._status import TreeStatus as TreeStatus
 from ._supervisor import RunHandle as RunHandle
 from ._supervisor import Supervisor as Supervisor
 from ._token import CancellationToken as CancellationToken
@@ -41,8 +40,11 @@ from ._token import CancellationToken as CancellationToken
 if _TYPE_CHECKING:
     from ._config import Setting as Setting
     from ._config import Settings as Settings
+    from ._status import ProcSnapshot as ProcSnapshot
+    from ._status import RunState as RunState
+    from ._status import TreeStatus as TreeStatus
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = (
     "Backoff",
@@ -65,6 +67,7 @@ __all__ = (
     "Strategy",
     "Supervisor",
     "SupervisorBuilder",
+    "SupervisorControls",
     "SupervisorError",
     "SupervisorReport",
     "SupportsRunProc",
@@ -72,9 +75,15 @@ __all__ = (
     "run",
 )
 
-#: Exported on first use: they bring the environment and .env machinery, which only run()
-#: and the CLI need, so ``import super_visor`` stays cheap.
-_LAZY = {"Setting": "._config", "Settings": "._config"}
+#: Exported on first use, so ``import super_visor`` stays cheap: the environment and .env
+#: machinery (only run() and the CLI need it) and the status snapshot's classes.
+_LAZY = {
+    "Setting": "._config",
+    "Settings": "._config",
+    "ProcSnapshot": "._status",
+    "RunState": "._status",
+    "TreeStatus": "._status",
+}
 
 
 def _public(obj: object) -> object:

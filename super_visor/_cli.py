@@ -1,4 +1,4 @@
-"""The ``super-visor`` command (also ``python -m super_visor``): run, check, tree, plan.
+"""The ``super-visor`` command (also ``python -m super_visor``): run, check, tree, plan, ctl.
 
 argparse, from the standard library, because the CLI is four subcommands with a handful of
 flags: click and typer are in the package lists, but either would add a dependency (and
@@ -8,7 +8,7 @@ import time) to every installation for no feature we need. ``BooleanOptionalActi
 
 Like `run()`, this module may decide the process's fate and write to stdout: ``check``,
 ``tree`` and ``plan`` print their answer there (so it can be piped); errors and the report of
-``run`` go to stderr.
+``run`` go to stderr. ``ctl`` (a running tree's control socket) lives in ``_ctl``.
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ import sys
 import traceback
 from typing import TYPE_CHECKING
 
+from . import __version__
 from ._builder import SupervisorBuilder
+from ._ctl import add_ctl_parser, ctl_command
 from ._errors import ConfigError
-from ._plan import format_plan, format_tree
+from ._logformat import LOG_FORMATS
+from ._plan import format_k8s, format_plan, format_systemd, format_tree
 from ._run import EXIT_CONFIG_ERROR, prepare, run_prepared
 from ._supervisor import Supervisor
 
@@ -42,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
-        code = _command(args)
+        code = ctl_command(args) if args.command == "ctl" else _command(args)
         sys.stdout.flush()
     except BrokenPipeError:
         _drop_stdout()
@@ -67,8 +70,12 @@ def _command(args: argparse.Namespace) -> int:
     elif args.command == "tree":
         _out(format_tree(sup))
     else:
-        _out(format_plan(sup))
+        _out(_PLAN_FORMATS[args.format](sup))
     return 0
+
+
+#: ``plan --format``: the plans for people, or the settings for a service manager.
+_PLAN_FORMATS = {"text": format_plan, "systemd": format_systemd, "k8s": format_k8s}
 
 
 def _out(text: str) -> None:
@@ -222,9 +229,13 @@ def _flags(args: argparse.Namespace) -> dict[str, tuple[str, str]]:
         flags["SUPER_VISOR_GRACE"] = (args.grace, "--grace")
     if args.log_level is not None:
         flags["SUPER_VISOR_LOG_LEVEL"] = (args.log_level, "--log-level")
+    if args.log_format is not None:
+        flags["SUPER_VISOR_LOG_FORMAT"] = (args.log_format, "--log-format")
     if args.console_flag is not None:
         flag = "--console" if args.console_flag else "--no-console"
         flags["SUPER_VISOR_CONSOLE"] = ("on" if args.console_flag else "off", flag)
+    if getattr(args, "control", None) is not None:  # only `run` has --control
+        flags["SUPER_VISOR_CONTROL"] = (args.control, "--control")
     return flags
 
 
@@ -245,12 +256,28 @@ def _parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 clean stop; 1 a proc failed; 2 bad input (nothing ran); "
         "128+N a second signal N forced the stop.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, text in _COMMANDS.items():
         command = commands.add_parser(name, help=text, description=text)
         _add_common_arguments(command)
         if name == "run":
             command.add_argument("--backend", choices=("asyncio", "trio"), default="asyncio")
+            command.add_argument(
+                "--control",
+                metavar="PATH",
+                help="serve a control socket at PATH for `super-visor ctl` (mode 0600, same "
+                "user only; also SUPER_VISOR_CONTROL)",
+            )
+        if name == "plan":
+            command.add_argument(
+                "--format",
+                choices=tuple(_PLAN_FORMATS),
+                default="text",
+                help="text: the plans; systemd, k8s: a unit's or a Deployment's settings "
+                "(stop timeout, watchdog, probes) derived from them, ready to paste",
+            )
+    add_ctl_parser(commands)
     parser.set_defaults(console="auto")
     return parser
 
@@ -268,6 +295,12 @@ def _add_common_arguments(command: argparse.ArgumentParser) -> None:
         "supervisors keep taking as long as their procs need",
     )
     command.add_argument("--log-level", help="level of the super_visor loggers (DEBUG, INFO, ...)")
+    command.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="how run writes log lines to stderr: plain, or json (one object per line, with "
+        "the sv_* fields); as SUPER_VISOR_LOG_FORMAT (default: plain)",
+    )
     command.add_argument(
         "--console",
         dest="console_flag",

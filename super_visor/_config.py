@@ -21,7 +21,8 @@ would otherwise do nothing), an override naming a proc the tree does not have, o
 matches two procs, is a `ConfigError` naming the variable, the value, where it came from and
 what was expected. The resolved values are a frozen `Settings` that records each one's source
 (``super-visor check`` prints it) and `Settings.apply` makes a new `Supervisor` from them,
-leaving the original untouched (what each value changes in the tree is ``_overrides``).
+leaving the original untouched (what each value changes in the tree is ``_overrides``; what
+each field accepts, and its parser, is ``_config_fields``).
 """
 
 from __future__ import annotations
@@ -29,78 +30,22 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, final
+from typing import TYPE_CHECKING, final
 
+from ._config_fields import FIELDS, ConsoleMode
 from ._errors import ConfigError
 from ._overrides import SPEC_FIELDS, SUPERVISOR_FIELDS, apply_settings, resolved_settings
-from ._validate import is_count, is_seconds
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping
+    from collections.abc import Iterator, Mapping
 
+    from ._logformat import LogFormat
     from ._supervisor import Supervisor
 
-__all__ = ("PREFIX", "Setting", "Settings", "proc_variable")
+__all__ = ("PREFIX", "ConsoleMode", "Setting", "Settings", "proc_variable")
 
 PREFIX = "SUPER_VISOR_"
 _PER_PROC = "SUPER_VISOR__"
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_CONSOLE_WORDS: dict[str, bool | None] = {
-    "auto": None,
-    **dict.fromkeys(("1", "on", "true", "yes"), True),
-    **dict.fromkeys(("0", "off", "false", "no"), False),
-}
-
-ConsoleMode = bool | Literal["auto"]
-
-
-def _seconds(raw: str) -> float:
-    value = float(raw)
-    if not is_seconds(value):
-        raise ValueError(raw)
-    return value
-
-
-def _positive_seconds(raw: str) -> float:
-    value = float(raw)
-    if not is_seconds(value, positive=True):
-        raise ValueError(raw)
-    return value
-
-
-def _timeout(raw: str) -> float | None:
-    return None if raw.strip().lower() == "none" else _seconds(raw)
-
-
-def _count(raw: str) -> int:
-    value = int(raw)
-    if not is_count(value):
-        raise ValueError(raw)
-    return value
-
-
-def _console(raw: str) -> ConsoleMode:
-    word = _CONSOLE_WORDS[raw.strip().lower()]  # KeyError -> malformed
-    return "auto" if word is None else word
-
-
-def _level(raw: str) -> str:
-    level = raw.strip().upper()
-    if level not in _LOG_LEVELS:
-        raise ValueError(raw)
-    return level
-
-
-#: The field a variable sets -> (what is expected, an example value, the parser).
-_FIELDS: dict[str, tuple[str, str, Callable[[str], object]]] = {
-    "grace": ("a finite number of seconds >= 0", "5", _seconds),
-    "ready_timeout": ("a finite number of seconds >= 0, or 'none'", "10", _timeout),
-    "max_restarts": ("a whole number >= 0", "3", _count),
-    "within": ("a finite number of seconds > 0", "5", _positive_seconds),
-    "abandon_after": ("a finite number of seconds >= 0", "10", _seconds),
-    "console": ("one of auto, on, off (or true/false, 1/0, yes/no)", "auto", _console),
-    "log_level": ("one of " + ", ".join(_LOG_LEVELS), "INFO", _level),
-}
 #: Fields a per-proc override may set; max_restarts and within only on a nested supervisor.
 _PROC_FIELDS = (*SPEC_FIELDS, *SUPERVISOR_FIELDS)
 
@@ -135,8 +80,8 @@ class Settings:
     .. versionadded:: 0.1
     """
 
-    #: Every value given by a ``.env`` file, the environment or a flag, plus ``console``
-    #: and ``log_level`` (always present, from code when nobody set them).
+    #: Every value given by a ``.env`` file, the environment or a flag, plus ``console``,
+    #: ``log_level`` and ``log_format`` (always present, from code when nobody set them).
     values: tuple[Setting, ...]
 
     @classmethod
@@ -148,6 +93,7 @@ class Settings:
         environ: Mapping[str, str] | None = None,
         flags: Mapping[str, tuple[str, str]] | None = None,
         console: ConsoleMode = "auto",
+        log_format: str = "plain",
     ) -> Settings:
         """Resolve the configuration of *sup* (nothing runs; *sup* is only read).
 
@@ -157,6 +103,7 @@ class Settings:
             environ: the environment (default ``os.environ``, read, never written).
             flags: command-line values, ``{variable: (raw value, flag)}``.
             console: the code's choice, overridden by ``SUPER_VISOR_CONSOLE``.
+            log_format: the code's choice, overridden by ``SUPER_VISOR_LOG_FORMAT``.
 
         Raises:
             ConfigError: a malformed value, an unknown variable or proc path.
@@ -168,6 +115,7 @@ class Settings:
         merged: dict[str, tuple[str | None, str]] = {
             f"{PREFIX}CONSOLE": (str(console), "code"),
             f"{PREFIX}LOG_LEVEL": (None, "code"),
+            f"{PREFIX}LOG_FORMAT": (log_format, "code"),
         }
         for source, values in layers:
             for key, raw in values.items():
@@ -195,6 +143,18 @@ class Settings:
     def log_level(self) -> str | None:
         """The level name for the ``super_visor`` logger, or None to keep the default."""
         setting = self.get("log_level")
+        return None if setting is None else setting.value  # type: ignore[return-value]
+
+    @property
+    def log_format(self) -> LogFormat:
+        """``"plain"`` or ``"json"``: how ``run()`` writes log records to stderr."""
+        setting = self.get("log_format")
+        return "plain" if setting is None else setting.value  # type: ignore[return-value]
+
+    @property
+    def control(self) -> str | None:
+        """The control socket's path from ``.env``, the environment or ``--control``."""
+        setting = self.get("control")
         return None if setting is None else setting.value  # type: ignore[return-value]
 
     def apply(self, sup: Supervisor) -> Supervisor:
@@ -293,7 +253,7 @@ class _Targets:
 def _parse(variable: str, raw: str | None, source: str, targets: _Targets) -> Setting:
     """Check one variable and parse its value; every problem is a `ConfigError`."""
     field, path = _locate(variable, raw, source, targets)
-    expected, example, parse = _FIELDS[field]
+    expected, example, parse = FIELDS[field]
     if raw is None and source == "code":
         return Setting(variable=variable, field=field, path=path, value=None, source=source)
     try:
@@ -337,9 +297,9 @@ def _locate(variable: str, raw: str | None, source: str, targets: _Targets) -> t
 
 def _tree_wide_field(variable: str, raw: str | None, source: str, targets: _Targets) -> str:
     field = variable[len(PREFIX) :].lower()
-    if field in _FIELDS:
+    if field in FIELDS:
         return field
-    known = [f"{PREFIX}{name.upper()}" for name in _FIELDS] + targets.valid_variables()
+    known = [f"{PREFIX}{name.upper()}" for name in FIELDS] + targets.valid_variables()
     close = _suggest(variable, known)
     hint = f"did you mean {close}?" if close else "known: " + ", ".join(known[:6])
     raise ConfigError(

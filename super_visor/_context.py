@@ -1,5 +1,5 @@
 """RunContext: what the parts of a supervisor run (start-up, shutdown, restarts, dynamic
-children, the proc task) need from the run that coordinates them.
+children, operator actions, the proc task) need from the run that coordinates them.
 
 A Protocol rather than an import of ``_engine``: the parts sit below the coordinator and
 never import it, so imports point one way (trio's ``Runner`` holds its parts the same way).
@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
     from ._clock import Clock
     from ._events import EventHub
+    from ._lifecycle import RunPhase
+    from ._operator import Operator
     from ._slot import Attempt, Leftovers, Slot
     from ._spec import SupervisorConfig
     from ._status import TreeStatus
@@ -38,8 +40,15 @@ class RunContext(Protocol):
     leftovers: Leftovers
     #: The root run of the tree (this one at the root).
     root: RunContext
+    #: Every proc was started and became ready (stays True once reached).
+    all_ready: bool
     #: On the root: some supervisor of the tree gave up (restart limit) during this run.
     restart_limit_reached: bool
+    phase: RunPhase
+    #: Why it is stopping (None until a stop is requested).
+    reason: str | None
+    #: The operator actions on its procs (``handle.stop()`` and the like).
+    operator: Operator
 
     @property
     def stopping(self) -> bool:
@@ -55,16 +64,16 @@ class RunContext(Protocol):
         """A snapshot of this run's tree now."""
         ...
 
+    def all_slots(self) -> list[Slot]:
+        """Static procs in declared order, then dynamic children in start order."""
+        ...
+
     def request_stop(self, reason: str | None) -> None:
         """Begin the graceful shutdown (idempotent)."""
         ...
 
     def is_dynamic(self, slot: Slot) -> bool:
         """Whether *slot* was started with ``start_child()``."""
-        ...
-
-    def holds(self, slot: Slot) -> bool:
-        """Whether *slot* still belongs to the run (a dynamic child may have left)."""
         ...
 
     def cut_short_on_stop(self, timeout: float | None = None) -> AbstractContextManager[object]:

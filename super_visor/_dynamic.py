@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ._restarter import Restarter
     from ._spec import ProcSpec
 
-__all__ = ("DynamicChildren",)
+__all__ = ("DynamicChildren", "failed_to_start", "start_failure")
 
 
 @final
@@ -63,7 +63,7 @@ class DynamicChildren:
         self._next_index += 1
         self.children[spec.name] = self._by_name[spec.name] = slot
         await start_slot(ctx, slot)
-        if _failed_to_start(slot):
+        if failed_to_start(slot):
             await self._discard_failed(slot)
         return slot.ready_value
 
@@ -71,11 +71,7 @@ class DynamicChildren:
         if slot.live:
             await stop_slot(self._ctx, slot, "failed to start")
         self.forget(slot)
-        attempt = slot.attempt
-        error = None if attempt is None else attempt.error
-        if isinstance(error, StartupError):
-            raise error
-        raise StartupError(slot.path, "raised before it was ready") from error
+        raise start_failure(slot)
 
     def listed(self) -> list[Slot]:
         """The children for the report, in start order: current ones and departed failures."""
@@ -96,13 +92,17 @@ class DynamicChildren:
             await stop_slot(self._ctx, slot, reason)
         elif slot.live:
             await wait_ended(slot)  # the shutdown is already stopping it
-        self.forget(slot)
         if slot.state is ProcState.RESTARTING:  # queued, or in its backoff (see _restarter)
             self._restarter.discard(slot)
             slot.move(ProcState.ENDED)
+        self.depart(slot)
+        return slot.outcome()
+
+    def depart(self, slot: Slot) -> None:
+        """*slot* leaves the supervisor for good; kept for the report if it failed."""
+        self.forget(slot)
         if slot.status is ProcStatus.FAILED:
             self.departed.append(slot)
-        return slot.outcome()
 
     def _not_running(self, name: str, phase: RunPhase) -> str:
         path = self._ctx.path
@@ -118,8 +118,20 @@ class DynamicChildren:
         self._by_name.pop(slot.spec.name, None)
 
 
-def _failed_to_start(slot: Slot) -> bool:
-    """Whether a dynamic child failed before it was ready (start_child raises it): start-up
+def start_failure(slot: Slot) -> StartupError:
+    """The error to raise for a proc that failed to start (`failed_to_start`)."""
+    attempt = slot.attempt
+    error = None if attempt is None else attempt.error
+    if isinstance(error, StartupError):
+        return error
+    failure = StartupError(slot.path, "raised before it was ready")
+    failure.__cause__ = error
+    return failure
+
+
+def failed_to_start(slot: Slot) -> bool:
+    """Whether a dynamic child (or a proc an operator started) failed before it was ready
+    (start_child and handle.start() raise it): start-up
     gave up on it, it never began (its factory failed), or it gated and raised (a nested
     supervisor whose own start-up failed included)."""
     attempt = slot.attempt

@@ -4,7 +4,8 @@ The parts, each in its own module, and what the run keeps for itself:
 
 - ``_startup``: ordered start, chains, gates; ``_shutdown``: reverse stop, grace, force;
   ``_restarter``: the restart queue and intensity; ``_dynamic``: ``start_child``/``stop_child``;
-  ``_proc_task``: the body of each proc's task. They reach the run through `RunContext`.
+  ``_operator``: an operator's stop/start/restart/abort; ``_proc_task``: the body of each
+  proc's task. They reach the run through `RunContext`.
 - The run owns the task group (every proc's task runs in it), the phase (`RunPhase`), the
   registry of procs by name, and the decision after a proc's end (`after_end`, applied in
   `proc_ended`). Shutdown is decided here, never by the task group: a proc's exception is
@@ -17,24 +18,19 @@ from typing import TYPE_CHECKING, final
 
 import anyio
 
+from ._controls import locate
 from ._dynamic import DynamicChildren
 from ._errors import SupervisorError
 from ._events import EventKind, narrate_end, narrate_restart
-from ._lifecycle import (
-    Action,
-    ProcState,
-    RunPhase,
-    after_end,
-    end_is_reported,
-)
+from ._lifecycle import Action, RunPhase, after_end, end_is_reported
+from ._operator import Operator
 from ._outcome import ProcOutcome, SupervisorReport
 from ._proc_task import clean_exit_or, settle
 from ._reporting import failed_leaves, failure_errors, failure_message
 from ._restarter import Restarter
 from ._shutdown import StopCuts, force, stop_all
-from ._slot import Leftovers, NestedRun, Slot, wake
+from ._slot import Leftovers, Slot, mark_not_started, wake
 from ._startup import start_group
-from ._status import tree_status
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -43,6 +39,7 @@ if TYPE_CHECKING:
     from ._clock import Clock
     from ._context import RunContext
     from ._events import EventHub
+    from ._operator import ChildSpecFactory
     from ._slot import Attempt
     from ._spec import ProcSpec, SupervisorConfig
     from ._status import TreeStatus
@@ -55,6 +52,8 @@ __all__ = ("SupervisorRun",)
 class SupervisorRun:
     """The runtime of one supervisor for one ``start()`` (or one run as a nested proc)."""
 
+    operator: Operator
+
     def __init__(
         self,
         path: str,
@@ -63,6 +62,8 @@ class SupervisorRun:
         token: CancellationToken,
         hub: EventHub,
         clock: Clock,
+        *,
+        child_spec: ChildSpecFactory | None = None,
     ) -> None:
         self.path = path
         self.hub = hub
@@ -96,6 +97,7 @@ class SupervisorRun:
         self._stop_cuts = StopCuts()
         self._restarter = Restarter(self)
         self._dynamic = DynamicChildren(self, self._restarter, self._by_name)
+        self.operator = Operator(self, self._restarter, self._dynamic, self._by_name, child_spec)
 
     # ----------------------------------------------------------------- the whole run
 
@@ -122,7 +124,7 @@ class SupervisorRun:
             self._task_group = None
             self.phase = RunPhase.STOPPED
             self.ready_or_done.set()
-            self._mark_not_started()
+            mark_not_started(self.all_slots())
             self.failed_leaves = failed_leaves(self.all_slots())
             self.hub.emit(EventKind.SHUTDOWN_FINISHED, self.path, detail=self.reason or "")
         return self._report()
@@ -137,8 +139,12 @@ class SupervisorRun:
         if self.root is self:  # a nested run's READY is its parent's to emit, as a proc's
             self.hub.emit(EventKind.READY, self.path, detail="the whole tree is ready")
         self.ready_or_done.set()
-        if self.live == 0 and self._restarter.idle:
+        if self._nothing_left():
             self.request_stop("no procs left running")
+
+    def _nothing_left(self) -> bool:
+        """No proc runs, none waits for a restart, none waits for an operator's start."""
+        return self.live == 0 and self._restarter.idle and not self.operator.parked
 
     @property
     def stopping(self) -> bool:
@@ -183,6 +189,8 @@ class SupervisorRun:
 
     def status(self) -> TreeStatus:
         """A snapshot of this run's tree now (see `TreeStatus`)."""
+        from ._status import tree_status  # lazy: `import super_visor` stays cheap
+
         return tree_status(
             self,
             state=self.phase.value,
@@ -195,10 +203,8 @@ class SupervisorRun:
         return tuple(slot.outcome() for slot in self.all_slots())
 
     def live_slots(self) -> Iterator[Slot]:
-        """Every proc whose task may still run, depth-first, nested supervisors included.
-
-        Iterative, so a tree nested thousands of levels deep needs no frame per level.
-        """
+        """Every proc whose task may still run, depth-first, nested supervisors included
+        (iterative: a tree nested thousands of levels deep needs no frame per level)."""
         stack = [iter(self.all_slots())]
         while stack:
             slot = next(stack[-1], None)
@@ -212,33 +218,11 @@ class SupervisorRun:
 
     def find(self, path: str) -> Slot | None:
         """The slot at *path* (relative to this supervisor), looking into nested runs."""
-        run: NestedRun = self
-        for depth, name in enumerate(parts := path.split("/")):
-            slot = run.named(name)
-            if slot is None or depth == len(parts) - 1:
-                return slot
-            nested = None if slot.attempt is None else slot.attempt.nested
-            if nested is None:
-                return None
-            run = nested
-        return None
-
-    def named(self, name: str) -> Slot | None:
-        """This supervisor's own proc (static or dynamic) called *name*."""
-        return self._by_name.get(name)
+        found = locate(self.operator, path)
+        return None if found is None else found[1]
 
     def is_dynamic(self, slot: Slot) -> bool:
         return self._dynamic.is_dynamic(slot)
-
-    def holds(self, slot: Slot) -> bool:
-        return self._by_name.get(slot.spec.name) is slot
-
-    async def start_child(self, spec: ProcSpec) -> object:
-        """Start a dynamic child; return its ready value or raise why it did not start."""
-        return await self._dynamic.start_child(spec, self.phase, self.reason)
-
-    async def stop_child(self, name: str, reason: str) -> ProcOutcome:
-        return await self._dynamic.stop_child(name, reason, self.phase)
 
     # ----------------------------------------------------------------- a proc's end
 
@@ -257,7 +241,7 @@ class SupervisorRun:
             error = clean_exit_or(error)
             self.fatal = self.fatal or error
         self.live -= 1
-        last_one = self.live == 0 and self.phase is not RunPhase.STARTING and self._restarter.idle
+        last_one = self.live == 0 and self.phase is not RunPhase.STARTING and self._nothing_left()
         facts = settle(
             slot,
             attempt,
@@ -289,13 +273,10 @@ class SupervisorRun:
             self._dynamic.forget(slot)
         elif action is Action.STOP_EMPTY:
             self.request_stop("no procs left running")
+        elif action is Action.PARK:
+            self.operator.park(slot)
 
     # ----------------------------------------------------------------- the report
-
-    def _mark_not_started(self) -> None:
-        for slot in self.all_slots():
-            if slot.state is ProcState.PENDING or slot.state is ProcState.RESTARTING:
-                slot.move(ProcState.ENDED)  # NOT_STARTED, or its last outcome stands
 
     def report_so_far(self) -> SupervisorReport:
         """The report as of now, failed or not (for a run that was forced from outside)."""

@@ -12,14 +12,21 @@ transition. Delivery never blocks the supervisor and never breaks it:
 from __future__ import annotations
 
 import enum
-import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, final
 
 import anyio
 
-from ._errors import SupervisorError
+from ._eventlog import (
+    TracebackBudget,
+    get_logger,
+    log_fields,
+    log_record,
+    logger_name,
+    own_traceback,
+    record_fields,
+)
 from ._outcome import ProcStatus
 
 if TYPE_CHECKING:
@@ -29,23 +36,25 @@ if TYPE_CHECKING:
 
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-__all__ = ("Event", "EventHub", "EventKind", "EventStream", "narrate_end", "narrate_restart")
+__all__ = (
+    "Event",
+    "EventHub",
+    "EventKind",
+    "EventStream",
+    "get_logger",
+    "log_fields",
+    "narrate_end",
+    "narrate_restart",
+    "record_fields",
+)
 
 # The stdlib logging levels, spelled out so that importing this module does not import
 # logging (with traceback, threading and textwrap, a third of ``import super_visor``).
 DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
 
-
-#: The most path segments a logger name has (see `logger_name`); configuring deeper procs'
-#: loggers one by one is not a real need.
-LOGGER_DEPTH = 32
-
-
-def get_logger(name: str = "super_visor") -> logging.Logger:
-    """The ``super_visor`` logger (or a child); logging is imported on first use."""
-    import logging  # lazy, see above
-
-    return logging.getLogger(name)
+# How a record about a proc looks (the sv_* fields, its logger) is ``_eventlog``'s; its
+# names used across the package (get_logger, record_fields, log_fields) are re-exported
+# here, where the modules that emit events already import from.
 
 
 class EventKind(enum.Enum):
@@ -83,6 +92,10 @@ class EventKind(enum.Enum):
     SHUTDOWN_BEGUN = "shutdown_begun"
     #: A supervisor finished its shutdown: all its procs have ended.
     SHUTDOWN_FINISHED = "shutdown_finished"
+    #: An operator acted on a proc (``handle.stop()``, ``start()``, ``restart()``,
+    #: ``abort()``, ``inject_failure()``); ``detail`` says what and who asked ("stop
+    #: requested by API", "... by socket").
+    CONTROL = "control"
 
 
 # Keyed by member name: a str hash is cached, while Enum.__hash__ runs Python code, and this
@@ -101,9 +114,10 @@ _LEVELS = {
         EventKind.ABANDONED: ERROR,
         EventKind.RESTARTING: WARNING,
         EventKind.RESTART_LIMIT: ERROR,
-        EventKind.SIGNAL_RECEIVED: WARNING,
+        EventKind.SIGNAL_RECEIVED: INFO,  # a normal stop; a forcing one is WARNING
         EventKind.SHUTDOWN_BEGUN: INFO,
         EventKind.SHUTDOWN_FINISHED: INFO,
+        EventKind.CONTROL: INFO,
     }.items()
 }
 
@@ -126,10 +140,16 @@ class Event:
     error: BaseException | None = None
     restarts: int = 0
     detail: str = ""
+    #: The level where the emitter knows better than the kind (a forcing signal: WARNING);
+    #: set by `EventHub.emit`, not a constructor argument.
+    _level: int | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def level(self) -> int:
-        """The `logging` level this event is logged at (a restart after a crash: ERROR)."""
+        """The `logging` level this event is logged at (a restart after a crash: ERROR; a
+        stop signal: INFO for the first request, WARNING for the one that forces)."""
+        if self._level is not None:
+            return self._level
         return event_level(self.kind, self.error)
 
 
@@ -183,7 +203,8 @@ class EventStream:
             if self.dropped == 0:
                 self._hub.logger.warning(
                     "an events() reader is too slow; dropping the newest events (counted "
-                    "in EventStream.dropped) so the supervisor is never held up"
+                    "in EventStream.dropped) so the supervisor is never held up",
+                    extra=log_fields(event),
                 )
             self.dropped += 1
         except (anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -245,18 +266,31 @@ class EventHub:
         error: BaseException | None = None,
         restarts: int = 0,
         detail: str = "",
+        level: int | None = None,
     ) -> None:
-        if not self.wants(kind):
+        """Deliver one event; *level* overrides its kind's logging level (`Event.level`)."""
+        if not self.wants(kind, level):
             return
         event = Event(
-            kind=kind, path=path, time=time.time(), error=error, restarts=restarts, detail=detail
+            kind=kind,
+            path=path,
+            time=time.time(),
+            error=error,
+            restarts=restarts,
+            detail=detail,
         )
+        if level is not None:
+            object.__setattr__(event, "_level", level)  # frozen: set once, before anyone sees it
         self._log(event)
         for callback in self._callbacks:
             try:
                 callback(event)
             except Exception:
-                self.logger.exception("an on_event callback raised on %s; the tree goes on", event)
+                self.logger.exception(
+                    "an on_event callback raised on %s; the tree goes on",
+                    event,
+                    extra=log_fields(event),
+                )
         for stream in list(self._streams):
             stream._offer(event)
 
@@ -279,36 +313,14 @@ class EventHub:
         if event.restarts:
             message = f"{message} (restarts: {event.restarts})"
         exc_info = None
-        if level >= ERROR and _own_traceback(event.error):
+        if level >= ERROR and own_traceback(event.error):
             final = event.kind is not EventKind.RESTARTING
             shown, left_out = self._tracebacks.take(event.path, final=final)
             if shown:
                 exc_info = event.error
                 if left_out:
                     message = f"{message} ({left_out} earlier tracebacks of it not shown)"
-        proc_logger.log(level, "%s: %s", event.path, message, exc_info=exc_info)
-
-
-def logger_name(path: str) -> str:
-    """``app/pipeline/consumer`` -> ``super_visor.app.pipeline.consumer``; a path deeper
-    than `LOGGER_DEPTH` logs to the logger of its first `LOGGER_DEPTH` segments.
-
-    `logging` gives each logger a parent per dotted prefix, found by walking the name
-    (``_fixupParents``): a logger 10,000 levels deep would cost O(depth) to create, each of
-    them, O(depth²) for a deep tree. The record's message still starts with the full path.
-    """
-    parts = path.split("/", LOGGER_DEPTH)
-    return "super_visor." + ".".join(parts[:LOGGER_DEPTH])
-
-
-def _own_traceback(error: BaseException | None) -> bool:
-    """Whether *error* brings a traceback of its own to log.
-
-    A nested supervisor fails with a `SupervisorError` holding its procs' errors, each
-    logged with its traceback where it happened. Logging the group again would repeat them
-    once per level: a failure 10,000 levels down would write 10,000 copies of it.
-    """
-    return error is not None and not isinstance(error, SupervisorError)
+        log_record(proc_logger, level, event, message, exc_info)
 
 
 def event_level(kind: EventKind, error: BaseException | None) -> int:
@@ -317,29 +329,6 @@ def event_level(kind: EventKind, error: BaseException | None) -> int:
     if kind is EventKind.RESTARTING and error is not None:
         return ERROR
     return _LEVELS[kind._name_]
-
-
-@final
-class TracebackBudget:
-    """At most one traceback per proc path per second; counts the ones left out.
-
-    Time is ``time.monotonic()``: it rations log output, not the supervisor's behaviour.
-    """
-
-    __slots__ = ("_left_out", "_shown_at")
-
-    def __init__(self) -> None:
-        self._shown_at: dict[str, float] = {}
-        self._left_out: dict[str, int] = {}
-
-    def take(self, path: str, *, final: bool) -> tuple[bool, int]:
-        """(show this traceback?, how many were left out before it); *final* always shows."""
-        now = time.monotonic()
-        if not final and now - self._shown_at.get(path, -math.inf) < 1.0:
-            self._left_out[path] = self._left_out.get(path, 0) + 1
-            return False, 0
-        self._shown_at[path] = now
-        return True, self._left_out.pop(path, 0)
 
 
 _END_EVENTS = {

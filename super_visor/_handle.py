@@ -13,34 +13,27 @@ from typing import TYPE_CHECKING, final
 
 import anyio
 
+from ._controls import SupervisorControls
 from ._errors import SupervisorError
 from ._signals import receive_stop_signals, respond_to_signals
-from ._spec import given_options
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator
 
     from ._engine import SupervisorRun
     from ._events import EventStream
-    from ._outcome import ProcOutcome, SupervisorReport
-    from ._restart import Backoff, Restart
-    from ._slot import Slot
-    from ._spec import ProcSpec
-    from ._status import TreeStatus
-
-    #: Validates a dynamic child (proc, options) into a spec. Made by the builder, which
-    #: owns all validation, and handed in so this module never imports the builder.
-    ChildSpecFactory = Callable[[object, dict[str, object]], ProcSpec]
+    from ._operator import ChildSpecFactory as ChildSpecFactory
+    from ._outcome import SupervisorReport
 
 __all__ = ("RunHandle", "run_in_background")
 
 
 @contextlib.asynccontextmanager
 async def run_in_background(
-    run: SupervisorRun, child_spec: ChildSpecFactory, *, handle_signals: bool
+    run: SupervisorRun, *, handle_signals: bool
 ) -> AsyncIterator[RunHandle]:
     """The body of ``Supervisor.running()`` (see its docstring for the guarantees)."""
-    handle = RunHandle(run, child_spec)
+    handle = RunHandle(run)
     body_error: Exception | None = None
     entered = False
     with receive_stop_signals(run) if handle_signals else contextlib.nullcontext() as signals:
@@ -75,25 +68,25 @@ def _raise_failures(handle: RunHandle, body_error: Exception | None) -> None:
 
 
 @final
-class RunHandle:
-    """Controls a supervisor running under ``running()``.
+class RunHandle(SupervisorControls):
+    """Controls a supervisor running under ``running()``: the root's `SupervisorControls`
+    (paths relative to the root), plus its readiness, events, shutdown and report.
 
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("_child_spec", "_done", "_error", "_report", "_run")
+    __slots__ = ("_asked", "_awaiting_stop", "_done", "_error", "_report", "_run")
 
-    def __init__(self, run: SupervisorRun, child_spec: ChildSpecFactory) -> None:
+    def __init__(self, run: SupervisorRun) -> None:
+        super().__init__(run.operator)
         self._run = run
-        self._child_spec = child_spec
         self._report: SupervisorReport | None = None
         self._error: SupervisorError | None = None
         self._done = anyio.Event()
-
-    def ready_value(self, path: str) -> object:
-        """The value the proc at *path* (e.g. ``"web"`` or ``"pipeline/consumer"``) passed
-        to ``token.ready()``; None if it has not called it."""
-        return self._slot_at(path).ready_value
+        #: The holder asked for the stop (``shutdown()``), or waits for it (``wait_stopped``):
+        #: its block is not cancelled when the tree stops.
+        self._asked = False
+        self._awaiting_stop = False
 
     @property
     def ready(self) -> bool:
@@ -106,79 +99,6 @@ class RunHandle:
         a shutdown, a failure); return whether it became ready."""
         await self._run.ready_or_done.wait()
         return self._run.all_ready
-
-    def status(self) -> TreeStatus:
-        """A snapshot of the tree now: every proc's state, readiness, restarts, start time.
-
-        Cheap enough to poll (it walks the tree once, without awaiting); it stays valid
-        after the tree has stopped, showing the final states.
-        """
-        return self._run.status()
-
-    def is_running(self, path: str) -> bool:
-        """Whether the proc at *path* runs now (its task is executing: starting, running or
-        stopping); False once the tree has stopped.
-
-        Raises:
-            KeyError: no proc has this path.
-        """
-        slot = self._slot_at(path)
-        return slot.live and not self._done.is_set()
-
-    def _slot_at(self, path: str) -> Slot:
-        """The proc at *path*: relative to the root, or the full path including its name."""
-        run = self._run
-        slot = run.find(path)
-        prefix = f"{run.path}/"
-        if slot is None and path.startswith(prefix):
-            slot = run.find(path.removeprefix(prefix))
-        if slot is None:
-            known = ", ".join(s.spec.name for s in run.all_slots())
-            msg = f"{run.path}: no proc {path!r}; its procs are: {known}"
-            raise KeyError(msg)
-        return slot
-
-    async def start_child(
-        self,
-        proc: object,
-        *,
-        name: str | None = None,
-        grace: float | None = None,
-        wait_ready: bool | None = None,
-        ready_timeout: float | None = None,
-        restart: Restart | None = None,
-        significant: bool | None = None,
-        backoff: Backoff | None = None,
-        abandon_after: float | None = None,
-    ) -> object:
-        """Start one more proc on the running supervisor (OTP ``start_child``).
-
-        For per-connection or per-job procs. The same keywords and rules as ``add_proc``
-        apply, but a dynamic child is not significant unless ``significant=True``, and it is
-        always restarted on its own (one-for-one), whatever the supervisor's strategy. At
-        shutdown dynamic children stop first, newest first. A child that ends cleanly on its
-        own leaves the supervisor; a failed one stays in the report.
-
-        Returns:
-            Its ready value (None unless it gates and passes one to ``token.ready()``).
-
-        Raises:
-            ConfigError: the proc or an option is invalid, or the name is taken.
-            StartupError: it failed or timed out before it was ready; it has been stopped.
-            RuntimeError: the supervisor is shutting down or has stopped.
-        """
-        options = given_options(
-            name, grace, wait_ready, ready_timeout, restart, significant, backoff, abandon_after
-        )
-        return await self._run.start_child(self._child_spec(proc, options))
-
-    async def stop_child(self, name: str, reason: str | None = None) -> ProcOutcome:
-        """Stop a dynamic child (grace, then force) and remove it; return its outcome.
-
-        Raises:
-            KeyError: no dynamic child has this name (static procs cannot be stopped alone).
-        """
-        return await self._run.stop_child(name, reason or "handle.stop_child() called")
 
     def events(self, buffer: int = 1000) -> EventStream:
         """Subscribe to every lifecycle event of the tree from now on.
@@ -193,7 +113,13 @@ class RunHandle:
         return stream
 
     def shutdown(self, reason: str | None = None) -> None:
-        """Begin the graceful shutdown; returns at once. *reason* reaches every token."""
+        """Begin the graceful shutdown; returns at once. *reason* reaches every token.
+
+        The ``running()`` block goes on (it may wait for the report); a tree that stops on
+        its own instead (a significant proc ended, a signal, a proc's
+        ``token.request_shutdown()``) cancels the block, unless it waits in `wait_stopped`.
+        """
+        self._asked = True
         self._run.request_stop(reason or "handle.shutdown() called")
 
     @property
@@ -214,7 +140,12 @@ class RunHandle:
             await self._done.wait()
 
     async def wait_stopped(self) -> SupervisorReport:
-        """Wait until the tree has stopped and return its report (failed or not)."""
+        """Wait until the tree has stopped and return its report (failed or not).
+
+        A ``running()`` block waiting here when the tree stops on its own gets the report
+        (it is not cancelled: this is what it was waiting for).
+        """
+        self._awaiting_stop = True
         await self._done.wait()
         assert self._report is not None
         return self._report
@@ -238,6 +169,9 @@ class RunHandle:
             self._error = exc
             self._report = exc.report
             scope.cancel()
+        else:
+            if not (self._asked or self._awaiting_stop):  # it stopped on its own, unasked
+                scope.cancel()
         finally:
             if self._report is None:  # forced from outside: the outcomes are still known
                 self._report = self._run.report_so_far()

@@ -33,13 +33,14 @@ import socket
 import sys
 import threading
 import types
-from typing import TYPE_CHECKING, cast, final
+from typing import TYPE_CHECKING, NoReturn, cast, final
 
 import anyio
 
 from ._builder import SupervisorBuilder
 from ._errors import SupervisorError
-from ._events import EventHub, logger_name
+from ._eventlog import logger_name
+from ._events import EventHub
 from ._isolated_wire import (
     PROTOCOL,
     FrameReader,
@@ -214,6 +215,16 @@ class _ParentTree:
 
     def request_stop(self, reason: str | None) -> None:
         self._link.put({"t": "shutdown", "reason": reason})
+
+    @property
+    def operator(self) -> NoReturn:
+        """``token.supervisor`` of a proc target: its supervisor runs in the parent."""
+        msg = (
+            "token.supervisor: the supervisor of an Isolated proc runs in the parent process, "
+            "so its controls are not reachable from the child; control the Isolated proc from "
+            "the parent, or isolate a Supervisor (its procs then have controls of their own)"
+        )
+        raise RuntimeError(msg)
 
     @property
     def restart_limit_reached(self) -> bool:

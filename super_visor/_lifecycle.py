@@ -133,6 +133,9 @@ class Action(enum.Enum):
     FORGET = "forget"
     #: It was the last proc running and nothing will restart: the supervisor stops.
     STOP_EMPTY = "stop_empty"
+    #: An operator stopped it (``handle.stop()``, ``abort()``, ``restart()``): it stays in
+    #: the tree, stopped, until started again, and counts as neither ended nor running.
+    PARK = "park"
 
 
 class EndFacts(NamedTuple):
@@ -162,17 +165,25 @@ class EndFacts(NamedTuple):
     #: It raised a BaseException that is not a cancellation (``sys.exit()`` included): a
     #: request to end the whole application, never restarted.
     fatal: bool = False
+    #: An operator asked for this stop (``handle.stop()``, ``abort()``, ``restart()``).
+    operator_stop: bool = False
+    #: An operator started this run (``handle.start()``, ``restart()``): a failure to start
+    #: is raised to the operator, never a start-up failure of the supervisor.
+    operator_start: bool = False
 
 
 def after_end(facts: EndFacts) -> Action:
     """Decide what follows the end of one proc's run (OTP's handling of an exit signal)."""
     if facts.fatal:
         return Action.NOTHING if facts.stopping else Action.SHUT_DOWN
-    if facts.dynamic and facts.startup_failed:
-        return Action.HAND_TO_CALLER
     if facts.startup_failed:
-        return Action.FAIL_STARTUP
-    if facts.stopped_by_us or facts.stopping:
+        by_caller = facts.dynamic or facts.operator_start
+        return Action.HAND_TO_CALLER if by_caller else Action.FAIL_STARTUP
+    if facts.stopping:
+        return Action.NOTHING
+    if facts.operator_stop:
+        return Action.PARK
+    if facts.stopped_by_us:
         return Action.NOTHING
     if facts.wants_restart:
         return Action.RESTART

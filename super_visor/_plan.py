@@ -5,6 +5,10 @@ Used by ``super-visor tree``, ``check`` and ``plan``. Everything is derived from
 declared order (pre-order through nested supervisors), stop in exact reverse, one proc at a
 time, each with its grace, its force reserve, then force and, for a proc that survives the
 force-cancel, abandonment after its ``abandon_after``.
+
+``plan --format systemd|k8s`` turns the same bounds into a service manager's settings
+(`format_systemd`, `format_k8s`). The stop timeout covers the worst-case shutdown, so even a
+proc that survives its force-cancel is abandoned and reported before the manager's SIGKILL.
 """
 
 from __future__ import annotations
@@ -15,8 +19,24 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ._spec import ProcSpec
     from ._supervisor import Supervisor
+    from .procs._health import HealthServer
 
-__all__ = ("format_plan", "format_tree", "shutdown_bound")
+__all__ = ("format_k8s", "format_plan", "format_systemd", "format_tree", "shutdown_bound")
+
+#: Seconds added to the worst-case shutdown for the interpreter's exit and the report.
+STOP_MARGIN = 5
+#: Seconds added to the worst-case start-up for the imports and the first proc's start.
+START_MARGIN = 10
+#: The suggested watchdog period: a loop blocked this long is treated as hung. Pings go
+#: out every half of it, so one late tick under load does not fail the service.
+WATCHDOG_SEC = 10
+#: Seconds ``preStop`` waits before Kubernetes sends SIGTERM, so the endpoints and load
+#: balancers stop routing to the pod before its servers begin to stop.
+PRE_STOP_SEC = 5
+#: The startup probe's period (seconds), and the failures it allows when start-up has no
+#: bound (five minutes).
+STARTUP_PERIOD = 1
+UNBOUNDED_STARTUP_FAILURES = 300
 
 
 def format_tree(sup: Supervisor) -> str:
@@ -159,3 +179,92 @@ def _seconds(value: float) -> str:
     if math.isinf(value):
         return "unbounded (a gate has no ready_timeout)"
     return f"{value:g}s"
+
+
+def format_systemd(sup: Supervisor) -> str:
+    """The ``[Service]`` settings of a ``Type=notify`` unit running *sup*, ready to paste."""
+    worst = shutdown_bound(sup, abandoned=True)
+    startup = _startup_bound(sup)
+    lines = [
+        f"# [Service] settings for {sup.name} (super-visor plan --format systemd)",
+        "Type=notify",
+        "NotifyAccess=main",
+        "# SIGTERM to the main process only: super_visor stops its procs (and their programs)",
+        "# in reverse order; the manager's final SIGKILL still reaches every process",
+        "KillMode=mixed",
+    ]
+    if math.isinf(startup):
+        lines.append("# start-up is unbounded (a gate has no ready_timeout): TimeoutStartSec is")
+        lines.append("# left at the manager's default; give the gates a ready_timeout to derive it")
+    else:
+        lines.append(f"# start-up: worst-case wait on gates {startup:g}s + {START_MARGIN}s")
+        lines.append(f"TimeoutStartSec={math.ceil(startup) + START_MARGIN}")
+    lines.append(f"# stop: worst-case shutdown {worst:g}s + {STOP_MARGIN}s")
+    lines.append(f"TimeoutStopSec={math.ceil(worst) + STOP_MARGIN}")
+    lines.append("# WATCHDOG=1 goes out every WatchdogSec/2 while the event loop runs on time")
+    lines.append(f"WatchdogSec={WATCHDOG_SEC}")
+    return "\n".join(lines)
+
+
+def format_k8s(sup: Supervisor) -> str:
+    """The pod and container settings of a Kubernetes Deployment running *sup*: the grace
+    period from the worst-case shutdown, ``preStop``, and the probes on its HealthServer."""
+    worst = shutdown_bound(sup, abandoned=True)
+    grace = PRE_STOP_SEC + math.ceil(worst) + STOP_MARGIN
+    lines = [
+        f"# Kubernetes settings for {sup.name} (super-visor plan --format k8s)",
+        f"# pod spec: preStop {PRE_STOP_SEC}s + worst-case shutdown {worst:g}s + {STOP_MARGIN}s",
+        f"terminationGracePeriodSeconds: {grace}",
+        "# container spec:",
+        "lifecycle:",
+        "  preStop:",
+        "    exec:",
+        f'      command: ["sleep", "{PRE_STOP_SEC}"]',
+    ]
+    return "\n".join([*lines, *_probes(sup)])
+
+
+def _probes(sup: Supervisor) -> list[str]:
+    """The three probes on the tree's HealthServer (a note when there is none to probe)."""
+    health = _health_server(sup)
+    if health is None:
+        return ["# no probes: add super_visor.procs.HealthServer(port=...) first in the tree"]
+    port = str(health.port) if health.port else "<the HealthServer's port; port=0 picks one>"
+    notes = []
+    if health.host in ("127.0.0.1", "localhost", "::1"):
+        notes.append(f"# warning: {health.name} binds {health.host}, out of the kubelet's reach;")
+        notes.append('# pass HealthServer(host="0.0.0.0", ...) in a container')
+    startup = _startup_bound(sup)
+    if math.isinf(startup):
+        failures = UNBOUNDED_STARTUP_FAILURES
+        notes.append("# start-up is unbounded (a gate has no ready_timeout): the startupProbe")
+        notes.append(f"# allows {failures}s; give the gates a ready_timeout to derive it")
+    else:
+        failures = math.ceil((startup + START_MARGIN) / STARTUP_PERIOD)
+    return [
+        *notes,
+        *_probe("startupProbe", "/startupz", port, STARTUP_PERIOD, 1, failures),
+        *_probe("readinessProbe", "/readyz", port, 2, 1, 1),
+        *_probe("livenessProbe", "/livez", port, 10, 5, 3),
+    ]
+
+
+def _probe(kind: str, path: str, port: str, period: int, timeout: int, failures: int) -> list[str]:
+    return [
+        f"{kind}:",
+        "  httpGet:",
+        f"    path: {path}",
+        f"    port: {port}",
+        f"  periodSeconds: {period}",
+        f"  timeoutSeconds: {timeout}",
+        f"  failureThreshold: {failures}",
+    ]
+
+
+def _health_server(sup: Supervisor) -> HealthServer | None:
+    from .procs._health import HealthServer  # lazy: only a plan for Kubernetes looks
+
+    for entry in sup.walk():
+        if isinstance(entry.spec.proc, HealthServer):
+            return entry.spec.proc
+    return None

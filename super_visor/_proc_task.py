@@ -7,6 +7,8 @@ recorded too and then propagates.
 
 The task's own cancel scope (anyio >= 4.16 gives every task handle one) is the proc's: the
 shutdown forces a proc by cancelling its task, so no scope of our own is needed per proc.
+``handle.inject_failure()`` cancels it the same way, wherever the proc waits; the run then
+ends with the injected error instead of the cancellation (or of whatever the proc returned).
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ async def run_proc_task(
         except Exception as exc:  # noqa: BLE001 (a proc's failure is its outcome)
             error = exc
     except BaseException as exc:
+        if attempt.injected is not None:  # handle.inject_failure() cancelled it: the cancel
+            ctx.proc_ended(slot, attempt, None, attempt.injected, cancelled=False)  # was ours
+            return
         if _really_cancelled(exc, attempt):
             ctx.proc_ended(slot, attempt, None, None, cancelled=True)
             raise
@@ -71,6 +76,9 @@ async def run_proc_task(
         # error, kept out of the task group, which would cancel every sibling at once and
         # break the reverse-order stop (API.md section 8). The run decides what follows.
         ctx.proc_ended(slot, attempt, None, _as_failure(slot, exc), cancelled=False)
+        return
+    if attempt.injected is not None:  # it caught the cancel and returned: the failure stands
+        ctx.proc_ended(slot, attempt, None, attempt.injected, cancelled=False)
         return
     ctx.proc_ended(slot, attempt, result, error, cancelled=False)
 
@@ -208,6 +216,8 @@ def settle(
         significant=spec.significant,
         last_one=last_one,
         fatal=fatal,
+        operator_stop=attempt.operator_stop,
+        operator_start=attempt.operator_start,
     )
 
 

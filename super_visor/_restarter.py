@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from ._errors import RestartLimitExceeded
-from ._events import DEBUG, EventKind, narrate_end
+from ._events import DEBUG, EventKind, narrate_end, record_fields
 from ._lifecycle import ProcState
 from ._restart import IntensityWindow, Restart, restart_group
 from ._shutdown import stop_slot
@@ -90,9 +90,10 @@ class Restarter:
             await self._backoff(trigger)
         if ctx.stopping:
             return  # the shutdown came first: the last outcomes stand
-        # A dynamic child stopped (stop_child) during the backoff stays stopped; a sibling
-        # that ended on its own meanwhile comes back with this group, not a second time.
-        await self._start_again([s for s in comeback if ctx.holds(s)])
+        # A dynamic child stopped (stop_child) or a proc an operator stopped or started during
+        # the backoff is left alone; a sibling that ended on its own meanwhile comes back
+        # with this group, not a second time.
+        await self._start_again([s for s in comeback if ctx.operator.may_restart(s)])
 
     def _group(self, trigger: Slot) -> Sequence[Slot]:
         ctx = self._ctx
@@ -135,7 +136,8 @@ class Restarter:
             slot.prepare_restart()
         if ctx.hub.logger.isEnabledFor(DEBUG):
             names = ", ".join(s.path for s in comeback)
-            ctx.hub.logger.debug("%s: restarting %s", ctx.path, names)
+            extra = record_fields(ctx.path, EventKind.RESTARTING)
+            ctx.hub.logger.debug("%s: restarting %s", ctx.path, names, extra=extra)
         await start_group(ctx, comeback)
         for slot in comeback:
             attempt = slot.attempt
@@ -155,6 +157,9 @@ class Restarter:
         delay = backoff.delay(trigger.backoff_attempt)
         trigger.backoff_attempt += 1
         if ctx.hub.logger.isEnabledFor(DEBUG):
-            ctx.hub.logger.debug("%s: restarting in %.3gs (backoff)", trigger.path, delay)
+            extra = record_fields(trigger.path, EventKind.RESTARTING, restarts=trigger.restarts)
+            ctx.hub.logger.debug(
+                "%s: restarting in %.3gs (backoff)", trigger.path, delay, extra=extra
+            )
         with ctx.cut_short_on_stop():
             await ctx.clock.sleep(delay)

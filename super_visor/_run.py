@@ -30,18 +30,18 @@ import anyio
 
 from ._builder import SupervisorBuilder
 from ._errors import ConfigError, SupervisorError
-from ._events import get_logger
 from ._outcome import SupervisorReport, describe_error
 from ._signals import STOP_SIGNALS, leave_stop_signals_ignored
 from ._slot import ONLY_ABANDONED_LEFT
 from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
-    import logging
-    from collections.abc import Iterator, Mapping
+    import socket
+    from collections.abc import Awaitable, Iterator, Mapping
 
     from ._config import ConsoleMode, Settings
     from ._console import LiveConsole
+    from ._logformat import LogFormat
 
 __all__ = (
     "EXIT_CONFIG_ERROR",
@@ -68,6 +68,9 @@ def run(
     handle_signals: bool = True,
     console: ConsoleMode = "auto",
     env_file: str | os.PathLike[str] | None = ".env",
+    log_format: LogFormat = "plain",
+    notify: bool = True,
+    control: str | os.PathLike[str] | None = None,
 ) -> NoReturn:
     """Run *target* until it stops, print the report to stderr, exit with its code.
 
@@ -78,13 +81,29 @@ def run(
     A third stop request ends the process at once with 128+N (no report: the operator
     insisted). After the run, SIGINT/SIGTERM are ignored until the process exits.
 
+    As PID 1 (a container without an init), the process first splits in two: a minimal
+    init that reaps orphaned processes and forwards stop signals, and the app, whose own
+    children are never reaped by anyone else (see ``_pid1``; ``docker run --init`` is the
+    alternative).
+
     The configuration is read now, not at import: *env_file* (if it exists; None reads no
     file), then the environment, override the values in code (``SUPER_VISOR_GRACE``,
     ``SUPER_VISOR__WEB__GRACE``, ...; see "Operating super_visor"). *console* chooses the
     live tree: ``"auto"`` shows it when stdout and stderr are terminals; ``SUPER_VISOR_CONSOLE``
-    overrides it.
+    overrides it. *log_format* is how log records reach stderr when the app has not
+    configured logging itself: ``"plain"`` lines, or ``"json"``, one object per line with
+    the ``sv_*`` fields (``SUPER_VISOR_LOG_FORMAT`` overrides it; JSON leaves the live tree
+    off). Either way Uvicorn's and Hypercorn's lines go to the same handler.
+    With *notify* and ``NOTIFY_SOCKET`` set, systemd is told about the tree
+    (``Type=notify``: readiness, status, stopping, watchdog; see `Supervisor.start`).
+
+    *control* (also ``SUPER_VISOR_CONTROL``, which wins) opens the control socket at that
+    path for the run (``super-visor ctl``; see "Control socket" in the docs): mode 0600,
+    same user only, removed at exit. A path that cannot be used is a `ConfigError` (exit 2).
 
     .. versionadded:: 0.1
+    .. versionchanged:: 0.2
+       *log_format*, *notify* and *control*; a normal SIGTERM/SIGINT is logged at INFO.
     """
     sys.exit(
         run_for_exit_code(
@@ -93,6 +112,9 @@ def run(
             handle_signals=handle_signals,
             console=console,
             env_file=env_file,
+            log_format=log_format,
+            notify=notify,
+            control=control,
         )
     )
 
@@ -104,15 +126,25 @@ def run_for_exit_code(
     handle_signals: bool = True,
     console: ConsoleMode = "auto",
     env_file: str | os.PathLike[str] | None = ".env",
+    log_format: LogFormat = "plain",
+    notify: bool = True,
+    control: str | os.PathLike[str] | None = None,
 ) -> int:
     """What `run` does, returning the exit code instead of exiting (for the CLI and tests)."""
     try:
         _check_backend(backend)
-        sup, settings = prepare(target, console=console, env_file=env_file)
+        sup, settings = prepare(target, console=console, env_file=env_file, log_format=log_format)
     except ConfigError as exc:
         print(f"super_visor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
         return EXIT_CONFIG_ERROR
-    return run_prepared(sup, settings, backend=backend, handle_signals=handle_signals)
+    return run_prepared(
+        sup,
+        settings,
+        backend=backend,
+        handle_signals=handle_signals,
+        notify=notify,
+        control=control,
+    )
 
 
 def prepare(
@@ -121,8 +153,12 @@ def prepare(
     console: ConsoleMode = "auto",
     env_file: str | os.PathLike[str] | None = ".env",
     flags: Mapping[str, tuple[str, str]] | None = None,
+    log_format: str = "plain",
 ) -> tuple[Supervisor, Settings]:
     """Build *target*, resolve its configuration and apply it; raises `ConfigError`."""
+    from ._logformat import check_log_format  # lazy: it imports logging and json
+
+    check_log_format(log_format, "run(log_format=...)")
     if not isinstance(target, Supervisor | SupervisorBuilder):
         raise ConfigError(
             "run()",
@@ -132,22 +168,60 @@ def prepare(
     sup = target.build() if isinstance(target, SupervisorBuilder) else target
     from ._config import Settings  # lazy: only run() and the CLI read the environment
 
-    settings = Settings.load(sup, env_file=env_file, flags=flags, console=console)
+    settings = Settings.load(
+        sup, env_file=env_file, flags=flags, console=console, log_format=log_format
+    )
     return settings.apply(sup), settings
 
 
 def run_prepared(
-    sup: Supervisor, settings: Settings, *, backend: Backend, handle_signals: bool
+    sup: Supervisor,
+    settings: Settings,
+    *,
+    backend: Backend,
+    handle_signals: bool,
+    notify: bool = True,
+    control: str | os.PathLike[str] | None = None,
 ) -> int:
     """Run an already configured *sup* (see `prepare`); return the exit code.
 
     Leaves SIGINT/SIGTERM ignored: the caller is about to end the process with this code.
+    As PID 1 it first forks (see `_pid1`): the app runs in the child, and the init holds
+    none of what the app opens next (the control socket, the console, log handlers).
     """
-    live = _open_console(sup, settings.console)
+    from ._pid1 import become_init_if_pid1  # lazy: only run() pays for it
+
+    become_init_if_pid1(sup.name)  # as PID 1: returns in the app; the init never returns
+    control = settings.control or control
+    if control is None:
+        return _run_configured(sup, settings, backend, handle_signals, notify, None)
+    from ._control import bound_control_socket  # lazy: only runs that ask for it
+
+    with contextlib.ExitStack() as stack:
+        try:
+            sock = stack.enter_context(bound_control_socket(control))
+        except ConfigError as exc:
+            print(f"super_visor: configuration error: {exc}", file=sys.stderr)  # noqa: T201
+            return EXIT_CONFIG_ERROR
+        return _run_configured(sup, settings, backend, handle_signals, notify, sock)
+
+
+def _run_configured(
+    sup: Supervisor,
+    settings: Settings,
+    backend: Backend,
+    handle_signals: bool,
+    notify: bool,
+    control: socket.socket | None,
+) -> int:
+    from ._logformat import check_log_format, stderr_logging  # lazy, as in prepare()
+
+    log_format = check_log_format(settings.log_format, "SUPER_VISOR_LOG_FORMAT")
+    live = _open_console(sup, settings.console if log_format == "plain" else False)
     if live is not None:
         sup = sup.with_callbacks(live.view.on_event)
-    with _log_setup(settings.log_level, live):
-        report, code = _run_loop(sup, handle_signals, live, backend)
+    with stderr_logging(settings.log_level, log_format, live):
+        report, code = _run_loop(sup, handle_signals, live, backend, notify, control)
     if report is None:
         return code
     if live is not None:
@@ -158,12 +232,17 @@ def run_prepared(
 
 
 def _run_loop(
-    sup: Supervisor, handle_signals: bool, live: LiveConsole | None, backend: Backend
+    sup: Supervisor,
+    handle_signals: bool,
+    live: LiveConsole | None,
+    backend: Backend,
+    notify: bool,
+    control: socket.socket | None,
 ) -> tuple[SupervisorReport | None, int]:
     """Run the event loop; the report (None if there is none) and the exit code."""
     try:
         with leave_stop_signals_ignored(), _exit_when_only_abandoned_left(live):
-            report = anyio.run(_start, sup, handle_signals, live, backend=backend)
+            report = anyio.run(_start, sup, handle_signals, live, notify, control, backend=backend)
     except SupervisorError as exc:
         return exc.report, exc.report.exit_code
     except BaseException as exc:
@@ -274,50 +353,19 @@ def _isatty(stream: object) -> bool:
 
 
 async def _start(
-    sup: Supervisor, handle_signals: bool, live: LiveConsole | None
+    sup: Supervisor,
+    handle_signals: bool,
+    live: LiveConsole | None,
+    notify: bool,
+    control: socket.socket | None,
 ) -> SupervisorReport:
+    def start() -> Awaitable[SupervisorReport]:
+        if control is None:
+            return sup.start(handle_signals=handle_signals, notify=notify)
+        from ._control import start_with_control  # lazy, as in run_prepared
+
+        return start_with_control(sup, control, handle_signals=handle_signals, notify=notify)
+
     if live is None:
-        return await sup.start(handle_signals=handle_signals)
-    return await live.drive(lambda: sup.start(handle_signals=handle_signals))
-
-
-class _log_setup:
-    """Show super_visor's log lines on stderr unless the app configured logging itself.
-
-    The level is ``SUPER_VISOR_LOG_LEVEL`` when set (it applies even when the app configured
-    logging: the operator asked for it), else INFO, or WARNING under the live console, whose
-    tree already shows what the INFO lines say. Everything is put back afterwards.
-    """
-
-    def __init__(self, level: str | None, live: LiveConsole | None) -> None:
-        self._level_name = level
-        self._live = live
-        self._handler: logging.Handler | None = None
-        self._saved_level = 0  # logging.NOTSET
-
-    def __enter__(self) -> None:
-        import logging  # lazy: run() pays for it, `import super_visor` does not
-
-        ours = logging.getLogger("super_visor")
-        self._saved_level = ours.level
-        if self._level_name is not None:
-            ours.setLevel(self._level_name)
-        if logging.getLogger().handlers or ours.handlers:
-            return
-        if self._live is not None:
-            handler = self._live.log_handler()
-        else:
-            handler = logging.StreamHandler(sys.stderr)
-            handler.setFormatter(
-                logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-            )
-        self._handler = handler
-        ours.addHandler(handler)
-        if ours.level == logging.NOTSET:
-            ours.setLevel(logging.WARNING if self._live is not None else logging.INFO)
-
-    def __exit__(self, *exc_info: object) -> None:
-        ours = get_logger()
-        if self._handler is not None:
-            ours.removeHandler(self._handler)
-        ours.setLevel(self._saved_level)
+        return await start()
+    return await live.drive(start)

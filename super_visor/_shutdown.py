@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from ._diagnostics import report_stuck, slot_stack
-from ._events import EventKind
+from ._events import EventKind, record_fields
 from ._lifecycle import ProcState
 from ._outcome import ProcStatus
-from ._slot import wake
+from ._slot import waiter_of, wake
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -37,6 +37,7 @@ __all__ = (
     "abandon_overdue",
     "force",
     "next_abandon_at",
+    "see_through",
     "stop_all",
     "stop_slot",
     "wait_ended",
@@ -63,8 +64,8 @@ async def stop_slot(ctx: RunContext, slot: Slot, reason: str | None) -> None:
     or once it was abandoned (it survived the force for ``abandon_after`` seconds)."""
     attempt = slot.attempt
     assert attempt is not None, f"{slot.path}: a live proc has an attempt"
-    if slot.state is ProcState.FORCING:  # forced already (a second signal): wait it out
-        await wait_settled(slot)
+    if slot.state is ProcState.FORCING or slot.state is ProcState.STOPPING:
+        await wait_settled(slot)  # stopped by someone else already (an operator, a signal)
         return
     slot.move(ProcState.STOPPING)
     if ctx.hub.wants(EventKind.STOPPING):
@@ -94,9 +95,10 @@ async def wait_ended(slot: Slot) -> None:
 async def wait_settled(slot: Slot) -> None:
     """Wait until *slot*'s run has ended or was abandoned (someone else stops it)."""
     attempt = slot.attempt
-    while attempt is not None and slot.live and not attempt.abandoned:
-        event = attempt.waiter = anyio.Event()
-        await event.wait()
+    # That run only: once it ended, the slot may be live again with a new run (an
+    # operator's start), whose end is not what the caller waits for.
+    while attempt is not None and slot.attempt is attempt and slot.live and not attempt.abandoned:
+        await waiter_of(attempt).wait()
 
 
 async def _wait_stopped(slot: Slot) -> None:
@@ -112,11 +114,20 @@ async def _wait_stopped(slot: Slot) -> None:
 
 
 async def _force(ctx: RunContext, slot: Slot) -> None:
-    spec = slot.spec
     ctx.hub.logger.warning(
-        "%s: still running after its grace of %ss; force-cancelling it", slot.path, spec.grace
+        "%s: still running after its grace of %ss; force-cancelling it",
+        slot.path,
+        slot.spec.grace,
+        extra=record_fields(slot.path, EventKind.FORCED, restarts=slot.restarts),
     )
     force(slot)
+    await see_through(ctx, slot)
+
+
+async def see_through(ctx: RunContext, slot: Slot) -> None:
+    """After its force-cancel: until the proc's task has ended, name it with its stack every
+    ``stuck_report_interval`` seconds; abandon it after ``abandon_after`` seconds."""
+    spec = slot.spec
     interval = ctx.config.stuck_report_interval
     with anyio.move_on_after(spec.abandon_after):
         while slot.live and not _abandoned_inside(slot):

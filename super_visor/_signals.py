@@ -37,8 +37,10 @@ How they are received, and why this way:
   handler is swapped for ``SIG_IGN`` in one call, so no late signal of a burst can kill the
   process or raise KeyboardInterrupt while the report is printed.
 
-Every delivery is logged (a repeat at DEBUG), also one read late because the loop was blocked
-(the line says how late) or after the run had ended.
+Every delivery is logged: the first stop request at INFO (a normal SIGTERM is how an
+orchestrator stops a service, not a problem), the one that forces at WARNING, a repeat at DEBUG;
+also one read late because the loop was blocked (the line says how late) or after the run had
+ended.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ from typing import TYPE_CHECKING, Final, NoReturn, final
 import anyio
 
 from ._diagnostics import format_tree_dump, report_stuck
-from ._events import EventKind, get_logger
+from ._events import WARNING, EventKind, get_logger, record_fields
 from ._outcome import signal_name
 from ._shutdown import abandon_overdue, next_abandon_at
 from ._taskgroups import run_beside
@@ -260,7 +262,8 @@ def receive_stop_signals(run: SupervisorRun) -> Iterator[SignalRequests | None]:
     if _in_worker_thread():
         get_logger().warning(
             "super_visor handles SIGINT/SIGTERM only in the main thread; this supervisor "
-            "runs without them (stop it with handle.shutdown() or by cancelling it)"
+            "runs without them (stop it with handle.shutdown() or by cancelling it)",
+            extra=record_fields(run.path, None),
         )
         yield None
         return
@@ -332,7 +335,7 @@ def _respond(
             name,
             SAME_REQUEST_WITHIN,
             late,
-            extra={"sv_path": run.path, "sv_event": EventKind.SIGNAL_RECEIVED.value},
+            extra=record_fields(run.path, EventKind.SIGNAL_RECEIVED),
         )
     elif delivery.request == 1:
         run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=f"{name}{late}")
@@ -347,7 +350,7 @@ def _force(run: SupervisorRun, signum: int, said: str, task_group: anyio.abc.Tas
     if next(run.live_slots(), None) is None:
         run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=f"{said}: nothing left to force")
         return
-    run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=f"{said}: force")
+    run.hub.emit(EventKind.SIGNAL_RECEIVED, run.path, detail=f"{said}: force", level=WARNING)
     run.force_all(signum, f"second signal {signal_name(signum)}")
     task_group.start_soon(_report_stuck_procs, run)
 
@@ -366,7 +369,7 @@ def _log_after_run(run: SupervisorRun, delivery: Delivery) -> None:
         "%s: %s received as the run ended; it changed nothing",
         run.path,
         signal_name(delivery.signum),
-        extra={"sv_path": run.path, "sv_event": EventKind.SIGNAL_RECEIVED.value},
+        extra=record_fields(run.path, EventKind.SIGNAL_RECEIVED),
     )
 
 
@@ -392,4 +395,4 @@ def log_tree_dump(run: SupervisorRun) -> None:
     """Log the tree with each proc's stack (answering SIGUSR1)."""
     title = f"{signal_name(DUMP_SIGNAL or 0)}: the tree of {run.path}, with each proc's stack:"
     dump = format_tree_dump(title, run.path, run.all_slots(), run.live_slots())
-    get_logger().warning("%s", dump)
+    get_logger().warning("%s", dump, extra=record_fields(run.path, EventKind.SIGNAL_RECEIVED))

@@ -21,11 +21,22 @@ if TYPE_CHECKING:
 
     from anyio import TaskHandle
 
+    from ._operator import Operator
     from ._outcome import SupervisorReport
     from ._spec import ProcSpec
     from ._token import CancellationToken
 
-__all__ = ("HISTORY_LIMIT", "ONLY_ABANDONED_LEFT", "Attempt", "Leftovers", "NestedRun", "Slot")
+__all__ = (
+    "HISTORY_LIMIT",
+    "ONLY_ABANDONED_LEFT",
+    "Attempt",
+    "Leftovers",
+    "NestedRun",
+    "Slot",
+    "mark_not_started",
+    "waiter_of",
+    "wake",
+)
 
 #: Set by ``run()`` around its event loop: what the root run calls, with the report, once
 #: only abandoned procs are left (``run()`` then ends the process; ``start()`` keeps waiting).
@@ -43,14 +54,15 @@ class NestedRun(Protocol):
     path: str
     #: Its static procs, in declared order (``all_slots()`` adds the dynamic ones).
     slots: list[Slot]
+    #: The operator actions on its own procs (``handle.stop()`` and the like reach a proc
+    #: at any depth through the operator of the supervisor holding it).
+    operator: Operator
 
     async def run(self) -> SupervisorReport: ...
 
     def outcomes(self) -> tuple[ProcOutcome, ...]: ...
 
     def all_slots(self) -> list[Slot]: ...
-
-    def named(self, name: str) -> Slot | None: ...
 
     @property
     def leftovers(self) -> Leftovers:
@@ -109,7 +121,10 @@ class Attempt:
         "forced",
         "forced_at",
         "gates",
+        "injected",
         "nested",
+        "operator_start",
+        "operator_stop",
         "ready_reached",
         "ready_value",
         "result",
@@ -150,6 +165,12 @@ class Attempt:
         self.started_at = 0.0
         #: The run of a nested supervisor (kept after it ended: its procs stay reachable).
         self.nested: NestedRun | None = None
+        #: ``handle.inject_failure()``: the error this run ends with, whatever it raises.
+        self.injected: BaseException | None = None
+        #: An operator started this run (``handle.start()``): a failure to start is theirs.
+        self.operator_start = False
+        #: An operator asked for its stop (``handle.stop()``, ``abort()``): it is parked.
+        self.operator_stop = False
         self.status: ProcStatus | None = None
         self.result: object = None
         self.error: BaseException | None = None
@@ -254,11 +275,16 @@ class Slot:
 
     def prepare_restart(self) -> None:
         """Forget the last run (keeping its error in the history) before starting again."""
+        self.forget_run()
+        self.restarts += 1
+
+    def forget_run(self) -> None:
+        """Forget the last run, keeping its error in the history; not a restart (an
+        operator's ``handle.start()`` does not count)."""
         attempt = self.attempt
         if attempt is not None and attempt.error is not None:
             self.history = (*self.history, attempt.error)[-HISTORY_LIMIT:]
         self.attempt = None
-        self.restarts += 1
 
     def outcome(self) -> ProcOutcome:
         attempt = self.attempt
@@ -281,6 +307,23 @@ class Slot:
             children=attempt.children,
             history=self.history,
         )
+
+
+def mark_not_started(slots: list[Slot]) -> None:
+    """At the end of a run: a proc never started is NOT_STARTED; one waiting for its restart
+    keeps its last outcome."""
+    for slot in slots:
+        if slot.state is ProcState.PENDING or slot.state is ProcState.RESTARTING:
+            slot.move(ProcState.ENDED)
+
+
+def waiter_of(attempt: Attempt) -> anyio.Event:
+    """The event `wake` sets next: shared, so several parts may wait on one run at once
+    (an operator's stop and the shutdown's, say) and each is woken."""
+    waiter = attempt.waiter
+    if waiter is None:
+        waiter = attempt.waiter = anyio.Event()
+    return waiter
 
 
 def wake(attempt: Attempt) -> None:

@@ -23,7 +23,7 @@ from ._events import EventKind
 from ._factory import ResourceScope, call_factory
 from ._lifecycle import ProcState
 from ._proc_task import run_proc_task
-from ._slot import Attempt
+from ._slot import Attempt, waiter_of
 from ._token import CancellationToken
 from ._validate import is_seconds
 
@@ -52,12 +52,17 @@ async def start_group(ctx: RunContext, slots: Sequence[Slot]) -> None:
             index += 1
 
 
-async def start_slot(ctx: RunContext, slot: Slot) -> None:
-    """Start one proc and wait until it has begun (or, when it gates, is ready)."""
-    proc = _make_proc(ctx, slot)
+async def start_slot(ctx: RunContext, slot: Slot, *, by_operator: bool = False) -> None:
+    """Start one proc and wait until it has begun (or, when it gates, is ready).
+
+    *by_operator*: ``handle.start()`` asked for it, so a failure to start is the
+    operator's to hear about (see ``_operator``), never the supervisor's start-up failure.
+    """
+    proc = _make_proc(ctx, slot, by_operator=by_operator)
     if proc is None:
         return
     attempt = _new_attempt(ctx, slot, proc)
+    attempt.operator_start = by_operator
     _count_started(ctx, slot, attempt)
     attempt.task = ctx.task_group.start_soon(run_proc_task, ctx, slot, attempt, proc, None, 0)
     if not attempt.gates:
@@ -77,7 +82,7 @@ async def _wait_for_gate(ctx: RunContext, slot: Slot, attempt: Attempt) -> None:
     if slot.state is ProcState.STARTING and not ctx.stopping:
         problem = f"not ready within {timeout:g}s (ready_timeout)"
         attempt.startup_error = StartupError(slot.path, problem)
-        if not ctx.is_dynamic(slot):
+        if not (ctx.is_dynamic(slot) or attempt.operator_start):
             ctx.request_stop(f"proc '{slot.path}' {problem}")
     else:
         emit_ready(ctx, slot)
@@ -168,7 +173,9 @@ def _count_started(ctx: RunContext, slot: Slot, attempt: Attempt) -> None:
         ctx.hub.emit(EventKind.STARTING, slot.path, restarts=slot.restarts)
 
 
-def _make_proc(ctx: RunContext, slot: Slot) -> SupportsRunProc | ResourceScope | None:
+def _make_proc(
+    ctx: RunContext, slot: Slot, *, by_operator: bool
+) -> SupportsRunProc | ResourceScope | None:
     """The proc to start; a factory's product is made now. None when the factory failed."""
     spec = slot.spec
     if spec.factory is None:
@@ -177,14 +184,15 @@ def _make_proc(ctx: RunContext, slot: Slot) -> SupportsRunProc | ResourceScope |
     try:
         return call_factory(slot.path, spec.factory)
     except Exception as exc:  # noqa: BLE001 (the user's factory: its error is the outcome)
-        _factory_failed(ctx, slot, exc)
+        _factory_failed(ctx, slot, exc, by_operator=by_operator)
         return None
 
 
-def _factory_failed(ctx: RunContext, slot: Slot, error: Exception) -> None:
+def _factory_failed(ctx: RunContext, slot: Slot, error: Exception, *, by_operator: bool) -> None:
     """A start that failed before any task: its error is a start-up failure, never a restart."""
     attempt = slot.attempt = Attempt(CancellationToken(), gates=False)
     attempt.startup_error = error
+    attempt.operator_start = by_operator
     slot.move(ProcState.STARTING)
     ctx.live += 1
     ctx.proc_ended(slot, attempt, None, None, cancelled=False)
@@ -203,5 +211,4 @@ def _gates_by_product(proc: object) -> bool:
 
 
 async def _wait_on(attempt: Attempt) -> None:
-    event = attempt.waiter = anyio.Event()
-    await event.wait()
+    await waiter_of(attempt).wait()

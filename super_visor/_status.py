@@ -44,6 +44,15 @@ class RunState(enum.StrEnum):
     FORCED = "forced"
     ABANDONED = "abandoned"
 
+    @property
+    def is_live(self) -> bool:
+        """Whether a proc in this state has its task running: starting, running, or
+        stopping (its cleanup still runs). Restarting is not: the task ended and the next
+        has not begun."""
+        return self in _RUNS_TASK
+
+
+_RUNS_TASK = frozenset((RunState.STARTING, RunState.RUNNING, RunState.STOPPING))
 
 #: The state of a slot that is not ENDED, by the name of its lifecycle state.
 _LIVE = {
@@ -86,6 +95,13 @@ class ProcSnapshot:
             yield snapshot
             stack.extend(reversed(snapshot.children))
 
+    def uptime(self, at: float) -> float | None:
+        """Seconds its current run has lasted at wall-clock time *at* (``time.time()``), or
+        None when its task does not run (`RunState.is_live`); stopping still counts."""
+        if self.started_at is None or not self.state.is_live:
+            return None
+        return max(0.0, at - self.started_at)
+
 
 @final
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +140,42 @@ class TreeStatus:
                 return proc
         msg = f"{self.name}: no proc {path!r} in this status"
         raise KeyError(msg)
+
+    def as_dict(self) -> dict[str, object]:
+        """The snapshot as JSON-ready data (``/status`` and the control socket's reply):
+        ``{"name", "state", "ready", "restart_limit_reached", "procs": [...]}``, every proc
+        in one flat list, depth first, each ``{"path", "name", "depth", "state", "ready",
+        "restarts", "started_at", "uptime_s", "dynamic"}``; ``uptime_s`` is as of
+        ``taken_at``. Flat, so a tree thousands of levels deep serialises without recursion.
+        """
+        procs: list[dict[str, object]] = []
+        stack = [(0, proc) for proc in reversed(self.procs)]
+        while stack:
+            depth, proc = stack.pop()
+            procs.append(_proc_dict(proc, depth, self.taken_at))
+            stack.extend((depth + 1, child) for child in reversed(proc.children))
+        return {
+            "name": self.name,
+            "state": self.state.value,
+            "ready": self.ready,
+            "restart_limit_reached": self.restart_limit_reached,
+            "procs": procs,
+        }
+
+
+def _proc_dict(proc: ProcSnapshot, depth: int, at: float) -> dict[str, object]:
+    uptime = proc.uptime(at)
+    return {
+        "path": proc.path,
+        "name": proc.name,
+        "depth": depth,
+        "state": proc.state.value,
+        "ready": proc.ready,
+        "restarts": proc.restarts,
+        "started_at": proc.started_at,
+        "uptime_s": None if uptime is None else round(uptime, 3),
+        "dynamic": proc.dynamic,
+    }
 
 
 def tree_status(

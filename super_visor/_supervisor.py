@@ -8,6 +8,7 @@ a nested supervisor, and what keeps a finished run's report independent of the n
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import TYPE_CHECKING, NamedTuple, final
 
 from ._engine import SupervisorRun
@@ -176,15 +177,21 @@ class Supervisor:
         else:
             hub = parent_hub.with_callbacks(self._callbacks)
         clock = self.config.clock if clock is None else clock
-        return SupervisorRun(path, self.specs, self.config, token, hub, clock)
+        return SupervisorRun(
+            path, self.specs, self.config, token, hub, clock, child_spec=self._child_spec
+        )
 
-    async def start(self, *, handle_signals: bool = True) -> SupervisorReport:
+    async def start(self, *, handle_signals: bool = True, notify: bool = True) -> SupervisorReport:
         """Run the tree until it stops; return the report.
 
         Start-up runs the procs in declared order (gating ones release the next when ready).
         Shutdown begins on SIGINT/SIGTERM (with *handle_signals*, the default), when a
         significant proc ends, or on a start-up failure; procs stop in reverse order, each
         with its grace, then force. A second signal forces everything at once.
+
+        With *notify* (the default) and ``NOTIFY_SOCKET`` set, systemd hears ``READY=1``
+        once the whole tree is ready, ``STATUS=`` lines, ``STOPPING=1`` when the shutdown
+        begins and, with ``WATCHDOG_USEC``, ``WATCHDOG=1`` pings (see "Deploying").
 
         Returns:
             The `SupervisorReport` when no proc's final outcome is FAILED.
@@ -194,10 +201,13 @@ class Supervisor:
             RuntimeError: when this supervisor is already running.
         """
         run = self._begin()
+        main = functools.partial(run_with_signals, run) if handle_signals else run.run
         try:
-            if not handle_signals:
-                return await run.run()
-            return await run_with_signals(run)
+            if not notify:
+                return await main()
+            from ._notify import with_systemd_notify  # lazy: `import super_visor` stays cheap
+
+            return await with_systemd_notify(run, self, main)
         finally:
             self._active = False
 
@@ -217,9 +227,7 @@ class Supervisor:
         """
         run = self._begin()
         try:
-            async with run_in_background(
-                run, self._child_spec, handle_signals=handle_signals
-            ) as handle:
+            async with run_in_background(run, handle_signals=handle_signals) as handle:
                 yield handle
         finally:
             self._active = False

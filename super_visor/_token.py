@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import weakref
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING, Any, final
 
 import anyio
 
+from ._parking import park, release
+
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator
+    from collections.abc import Callable, Coroutine, Iterator
 
     from ._context import RunContext
+    from ._controls import SupervisorControls
+    from ._parking import Waiters
     from ._slot import Slot
 
 __all__ = ("CancellationToken",)
@@ -37,7 +41,6 @@ class CancellationToken:
         "__weakref__",
         "_cancelled",
         "_children",
-        "_event",
         "_grace",
         "_on_cancel",
         "_on_ready",
@@ -46,14 +49,15 @@ class CancellationToken:
         "_reason",
         "_run",
         "_slot",
+        "_waiters",
     )
 
     def __init__(self) -> None:
         self._cancelled = False
         self._reason: str | None = None
         # Created on the first wait() only: most tokens of a large tree are cancelled before
-        # anyone waits on them or are waited on once, and an event per token is memory.
-        self._event: anyio.Event | None = None
+        # anyone waits on them or are waited on once (see _parking: no event per token).
+        self._waiters: Waiters | None = None
         self._children: weakref.WeakSet[CancellationToken] | None = None
         self._on_cancel: Callable[[str | None], None] | None = None
         self._on_ready: Callable[[object], None] | None = None
@@ -106,6 +110,25 @@ class CancellationToken:
         run.root.request_stop(reason or f"proc '{self.path}' requested the shutdown")
 
     @property
+    def supervisor(self) -> SupervisorControls:
+        """The controls of this proc's own supervisor: the methods of `RunHandle` that act
+        on procs (``status()``, ``stop()``, ``start()``, ``restart()``, ``abort()``,
+        ``start_child()``, ...), with paths relative to that supervisor. A proc starts its
+        supervisor's dynamic children through ``token.supervisor.start_child(...)``.
+
+        Raises:
+            RuntimeError: the token was made by hand, not by a supervisor.
+        """
+        run = self._run
+        if run is None:
+            msg = (
+                "token.supervisor: this token was made by hand, not by a supervisor; only a "
+                "proc run by a supervisor has one"
+            )
+            raise RuntimeError(msg)
+        return run.operator.controls()
+
+    @property
     def cancelled(self) -> bool:
         """Whether a stop has been requested."""
         return self._cancelled
@@ -115,7 +138,7 @@ class CancellationToken:
         """The reason given with the first `cancel()`, or ``None``."""
         return self._reason
 
-    def wait(self) -> Awaitable[None]:
+    def wait(self) -> Coroutine[Any, Any, None]:
         """``await token.wait()`` returns once a stop has been requested (at once if it was).
 
         Always a checkpoint, so it can itself be cancelled by an enclosing scope. It hands
@@ -124,9 +147,9 @@ class CancellationToken:
         """
         if self._cancelled:
             return anyio.lowlevel.checkpoint()
-        if self._event is None:
-            self._event = anyio.Event()
-        return self._event.wait()
+        if self._waiters is None:
+            self._waiters = []
+        return park(self._waiters)
 
     def cancel(self, reason: str | None = None) -> None:
         """Ask the proc holding this token to stop.
@@ -139,8 +162,8 @@ class CancellationToken:
             return
         self._cancelled = True
         self._reason = reason
-        if self._event is not None:
-            self._event.set()
+        if self._waiters is not None:
+            release(self._waiters)
         if self._on_cancel is not None:
             self._on_cancel(reason)
         if self._children is not None:

@@ -299,7 +299,7 @@ def test_two_procs_with_the_same_variable_are_an_error() -> None:
 
 def test_other_variables_are_not_ours() -> None:
     settings = load(env={"DATABASE_URL": "x", "SUPER_VISORY": "y", "PATH": "/bin"})
-    assert {s.field for s in settings.values} == {"console", "log_level"}
+    assert {s.field for s in settings.values} == {"console", "log_level", "log_format"}
 
 
 def test_dotenv_is_read_without_touching_os_environ(tmp_path: Path) -> None:
@@ -363,3 +363,43 @@ async def test_an_override_takes_effect_in_a_run() -> None:
             handle.shutdown("test over")
     assert handle.report["slow"].status is ProcStatus.FORCED
     assert handle.report["first"].status is ProcStatus.STOPPED
+
+
+# ----------------------------------------------------------------- the log formats
+
+
+def test_the_log_formats_are_one_list_for_run_the_environment_and_the_cli() -> None:
+    """``run(log_format=)``, ``SUPER_VISOR_LOG_FORMAT`` and ``--log-format`` accept exactly
+    `LOG_FORMATS`: adding a format there is enough for all three."""
+    from super_visor._cli import _parser
+    from super_visor._logformat import LOG_FORMATS, check_log_format
+
+    assert set(LOG_FORMATS) == {"plain", "json"}
+    for name in LOG_FORMATS:
+        assert check_log_format(name, "run(log_format=...)") == name
+        assert load(env={"SUPER_VISOR_LOG_FORMAT": f" {name.upper()} "}).log_format == name
+        args = _parser().parse_args(["run", "tests.cli_apps:app", "--log-format", name])
+        assert args.log_format == name
+    with pytest.raises(ConfigError, match="expected one of plain, json"):
+        load(env={"SUPER_VISOR_LOG_FORMAT": "xml"})
+    with pytest.raises(ConfigError, match="unknown log format 'xml'"):
+        check_log_format("xml", "run(log_format=...)")
+
+
+def test_import_super_visor_imports_neither_logging_nor_json() -> None:
+    """The log formats are checked by `run()`, not at import: ``import super_visor`` must
+    stay cheap (logging with its dependencies is a third of it)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, super_visor\n"
+            "assert 'logging' not in sys.modules and 'json' not in sys.modules, "
+            "sorted(m for m in ('logging', 'json') if m in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr

@@ -112,6 +112,15 @@ EXPECTED: dict[str, list[str]] = {
         "listener: stop",
         "conn-2 restarts: 1",
     ],
+    "15_structured_logs.py": [
+        'metric: super_visor_proc_up{path="app/flaky"} 1.0',
+        'metric: super_visor_proc_restarts_total{path="app/flaky"} 1.0',
+        "ERROR sv_event=restarting, sv_path=app/flaky, sv_restarts=0, sv_status=failed "
+        "(traceback in exc)",
+        "INFO sv_event=completed, sv_path=app/job, sv_restarts=0, sv_status=completed",
+        "INFO sv_event=shutdown_finished, sv_path=app",
+        "exit code: 0",
+    ],
     "14_faults.py": [
         "stuck: cleaning up, and ignoring any force-cancel",
         "db: closed",  # the stop moved on: stuck was abandoned
@@ -124,6 +133,30 @@ EXPECTED: dict[str, list[str]] = {
         "interrupter: raising KeyboardInterrupt",
         "db: closed",
         "start() raised KeyboardInterrupt; failed",
+    ],
+    "18_control_socket.py": [
+        "$ super-visor ctl app.sock status",
+        "app: running, ready",
+        "$ super-visor ctl app.sock restart pipeline/consumer",
+        "restart app/pipeline/consumer: done, now running",
+        "(exit 1: super-visor ctl: app: no proc 'pipeline/nope'; its procs are: db, pipeline, "
+        "operator)",
+        "shutdown begun: shutdown requested through the control socket",
+    ],
+    "17_control.py": [
+        "dispatcher: started app/pipeline/job-1",
+        "event: app/db: stop requested by API",
+        "db: closed (stopped by API)",
+        "db is stopped; the app runs on: True",
+        "event: app/db: start requested by API",
+        "db restarts: 0",
+        "event: app/stubborn: abort requested by API",
+        "stubborn is forced",
+        "pipeline/job-1 running: True",
+        "event: app/pipeline: failure injection (RuntimeError('drill')) requested by API",
+        "pipeline restarts: 1",
+        "  app/stubborn: FORCED",
+        "  app/pipeline/job-1: STOPPED",
     ],
 }
 

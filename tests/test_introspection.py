@@ -289,3 +289,35 @@ async def test_restart_limit_reached_stays_set_after_a_nested_supervisor_gave_up
     assert after.state is RunState.RUNNING  # the tree goes on: fragile is not significant
     assert after["fragile"].state is RunState.FAILED
     assert final.restart_limit_reached
+
+
+async def test_a_tree_that_stops_on_its_own_cancels_the_running_block() -> None:
+    async def asks(token: CancellationToken) -> None:
+        await anyio.wait_all_tasks_blocked()
+        token.request_shutdown("done here")
+        await token.wait()
+
+    sup = SupervisorBuilder("app").add_proc(Recorder("web", [])).add_proc(asks).build()
+    reached_the_end = False
+    async with sup.running() as handle:
+        await anyio.sleep_forever()
+        reached_the_end = True
+
+    assert not reached_the_end
+    assert handle.report.reason == "done here"
+
+
+async def test_a_significant_proc_ending_cancels_the_running_block() -> None:
+    release = anyio.Event()
+    sup = (
+        SupervisorBuilder("app")
+        .add_proc(Recorder("web", []))
+        .add_proc(Completes("job", [], trigger=release))
+        .build()
+    )
+    async with sup.running() as handle:
+        release.set()
+        await anyio.sleep_forever()
+
+    assert handle.report["job"].status is ProcStatus.COMPLETED
+    assert handle.report.reason == "proc 'app/job' completed"

@@ -102,9 +102,13 @@ any_facts = st.builds(
     significant=st.booleans(),
     last_one=st.booleans(),
     fatal=st.booleans(),
+    operator_stop=st.booleans(),
+    operator_start=st.booleans(),
 )
 #: The facts of an end that is not a BaseException: the rules the other tests state.
 end_facts = any_facts.map(lambda facts: facts._replace(fatal=False))
+#: ... and that no operator asked for: the supervisor's own rules.
+own_facts = end_facts.map(lambda f: f._replace(operator_stop=False, operator_start=False))
 
 
 @given(any_facts)
@@ -118,30 +122,31 @@ def test_a_base_exception_shuts_the_supervisor_down_and_is_never_restarted(
 @given(end_facts)
 def test_a_start_up_failure_is_never_restarted(facts: EndFacts) -> None:
     if facts.startup_failed:
-        expected = Action.HAND_TO_CALLER if facts.dynamic else Action.FAIL_STARTUP
+        by_caller = facts.dynamic or facts.operator_start
+        expected = Action.HAND_TO_CALLER if by_caller else Action.FAIL_STARTUP
         assert after_end(facts) is expected
 
 
-@given(end_facts)
+@given(own_facts)
 def test_nothing_follows_a_stop_the_supervisor_asked_for(facts: EndFacts) -> None:
     if not facts.startup_failed and (facts.stopped_by_us or facts.stopping):
         assert after_end(facts) is Action.NOTHING
 
 
-@given(end_facts)
+@given(own_facts)
 def test_an_end_on_its_own_restarts_when_the_policy_wants_it(facts: EndFacts) -> None:
     on_its_own = not (facts.startup_failed or facts.stopped_by_us or facts.stopping)
     assert (after_end(facts) is Action.RESTART) == (on_its_own and facts.wants_restart)
 
 
-@given(end_facts)
+@given(own_facts)
 def test_a_significant_proc_ending_for_good_shuts_the_supervisor_down(facts: EndFacts) -> None:
     final = not (facts.startup_failed or facts.stopped_by_us or facts.stopping)
     final = final and not facts.wants_restart
     assert (after_end(facts) is Action.SHUT_DOWN) == (final and facts.significant)
 
 
-@given(end_facts)
+@given(own_facts)
 def test_only_a_dynamic_child_that_did_not_fail_is_forgotten(facts: EndFacts) -> None:
     if after_end(facts) is Action.FORGET:
         assert facts.dynamic
@@ -149,7 +154,7 @@ def test_only_a_dynamic_child_that_did_not_fail_is_forgotten(facts: EndFacts) ->
         assert not facts.significant
 
 
-@given(end_facts)
+@given(own_facts)
 def test_the_last_insignificant_proc_ending_stops_the_supervisor(facts: EndFacts) -> None:
     action = after_end(facts)
     if action is Action.STOP_EMPTY:
@@ -160,6 +165,34 @@ def test_the_last_insignificant_proc_ending_stops_the_supervisor(facts: EndFacts
     kept = not facts.dynamic or facts.status is ProcStatus.FAILED
     if final and kept:
         assert action is (Action.STOP_EMPTY if facts.last_one else Action.NOTHING)
+
+
+@given(end_facts)
+def test_an_end_an_operator_asked_for_parks_the_proc(facts: EndFacts) -> None:
+    parked = facts.operator_stop and not (facts.startup_failed or facts.stopping)
+    assert (after_end(facts) is Action.PARK) == parked
+
+
+@given(end_facts)
+def test_an_operator_stop_never_restarts_nor_shuts_down_nor_empties(facts: EndFacts) -> None:
+    if facts.operator_stop:
+        assert after_end(facts) not in {Action.RESTART, Action.SHUT_DOWN, Action.STOP_EMPTY}
+
+
+@given(end_facts)
+def test_a_failed_start_an_operator_asked_for_is_theirs_not_the_supervisors(
+    facts: EndFacts,
+) -> None:
+    if facts.operator_start:
+        assert after_end(facts) is not Action.FAIL_STARTUP
+
+
+@given(end_facts)
+def test_an_operator_started_run_that_ended_on_its_own_follows_the_usual_rules(
+    facts: EndFacts,
+) -> None:
+    if not facts.startup_failed and not facts.operator_stop:
+        assert after_end(facts) is after_end(facts._replace(operator_start=False))
 
 
 @pytest.mark.parametrize("action", list(Action))

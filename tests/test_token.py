@@ -100,6 +100,51 @@ async def test_wait_can_be_cancelled_by_an_enclosing_scope() -> None:
     assert not token.cancelled
 
 
+async def test_a_wait_cancelled_by_its_scope_is_not_woken_later_and_others_are() -> None:
+    token = CancellationToken()
+    woken: list[str] = []
+
+    async def waits(name: str, scope: anyio.CancelScope) -> None:
+        with scope:
+            await token.wait()
+            woken.append(name)
+
+    gives_up, stays = anyio.CancelScope(), anyio.CancelScope()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(waits, "gives up", gives_up)
+        tg.start_soon(waits, "stays", stays)
+        await anyio.wait_all_tasks_blocked()
+        gives_up.cancel()
+        await anyio.wait_all_tasks_blocked()
+        token.cancel()
+
+    assert woken == ["stays"]
+
+
+async def test_waiting_again_and_again_under_timeouts_keeps_the_token_small() -> None:
+    token = CancellationToken()
+    for _ in range(200):
+        with anyio.CancelScope() as scope:
+            scope.cancel()
+            await token.wait()
+        with anyio.move_on_after(0):
+            await token.wait()
+
+    assert token._waiters is not None
+    assert len(token._waiters) <= 8  # the cancelled waits were swept out
+    token.cancel()
+
+
+async def test_wait_is_a_coroutine_function_result_a_task_group_can_run() -> None:
+    token = CancellationToken()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(token.wait)
+        await anyio.wait_all_tasks_blocked()
+        token.cancel()  # the task group ends only once the spawned wait returned
+
+    assert token.cancelled
+
+
 def test_child_is_cancelled_with_its_parent_and_gets_the_reason() -> None:
     parent = CancellationToken()
     child = parent.child()
@@ -189,3 +234,24 @@ def test_repr_names_state_and_reason(reason: str) -> None:
     token.cancel(reason)
 
     assert repr(reason) in repr(token)
+
+
+async def test_wait_is_a_checkpoint_even_when_the_stop_comes_before_its_await() -> None:
+    token = CancellationToken()
+    waiting = token.wait()
+    token.cancel()
+
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        await waiting  # a checkpoint: the cancelled scope is delivered here
+
+    assert scope.cancelled_caught
+
+
+async def test_a_wait_awaited_only_after_the_stop_returns() -> None:
+    token = CancellationToken()
+    waiting = token.wait()
+    token.cancel()
+
+    with anyio.fail_after(5):
+        await waiting

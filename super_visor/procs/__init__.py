@@ -10,6 +10,8 @@ rules of the supervisor, on asyncio and trio (except `Uvicorn`: asyncio only).
   (extras ``super_visor[uvicorn]``, ``super_visor[hypercorn]``).
 - `Periodic`: an async function on a schedule. `Thread`: a blocking function in a thread.
 - `TcpServer`: an anyio TCP listener with a task group for its connections.
+- `HealthServer`: ``/livez``, ``/readyz``, ``/startupz`` and ``/status`` for Kubernetes
+  probes, answered from the tree's real state (put it first in the tree).
 - `Isolated`: a proc or a whole tree in its own Python process (``replicas=N`` for N).
 
 Importing this module imports no optional dependency; an adapter that needs one imports it
@@ -24,6 +26,7 @@ from ._asgi import Uvicorn as Uvicorn
 from ._command import Command as Command
 from ._command import CommandFailed as CommandFailed
 from ._common import MissingExtraError as MissingExtraError
+from ._health import HealthServer as HealthServer
 from ._isolated import Isolated as Isolated
 from ._isolated import IsolatedProc as IsolatedProc
 from ._isolated import inherited_sockets as inherited_sockets
@@ -42,6 +45,7 @@ __all__ = (
     "Command",
     "CommandFailed",
     "FileProbe",
+    "HealthServer",
     "HttpProbe",
     "Hypercorn",
     "Isolated",

@@ -56,9 +56,11 @@ class Uvicorn:
     (``force_reserve``) before it would force the proc, room for that last step.
 
     ``**config`` goes to `uvicorn.Config` (e.g. ``proxy_headers=True``). Two settings differ
-    from Uvicorn's: ``log_config=None``, so Uvicorn's loggers propagate to your logging set-up
-    instead of replacing it, and ``timeout_graceful_shutdown`` is the grace in force (passing
-    it in ``**config`` is a `~super_visor.ConfigError`: use *grace*).
+    from Uvicorn's: ``log_config=None``, so Uvicorn's loggers (start-up and access lines)
+    propagate to your logging set-up, or to ``run()``'s stderr handler in its format
+    (``log_format="json"`` included), instead of replacing it with Uvicorn's own; and
+    ``timeout_graceful_shutdown`` is the grace in force (passing it in ``**config`` is a
+    `~super_visor.ConfigError`: use *grace*).
 
     On trio, start-up fails with a `~super_visor.ConfigError` naming the fix: use `Hypercorn`
     or the asyncio backend. Without Uvicorn installed, constructing this raises
@@ -210,9 +212,11 @@ class Hypercorn:
     runs the lifespan shutdown. The supervisor waits one second more (``force_reserve``).
 
     ``**config`` sets attributes of `hypercorn.config.Config` (e.g. ``keep_alive_timeout=5``).
-    ``errorlog`` defaults to the ``hypercorn.error`` logger, so Hypercorn adds no handler of
-    its own. Without Hypercorn installed, constructing this raises `MissingExtraError`
-    naming ``pip install 'super_visor[hypercorn]'``.
+    ``errorlog`` and ``accesslog`` default to the ``hypercorn.error`` and ``hypercorn.access``
+    loggers, so Hypercorn adds no handler of its own and its lines (one per request, too)
+    reach the app's logging set-up, or ``run()``'s stderr handler in its format. Without
+    Hypercorn installed, constructing this raises `MissingExtraError` naming
+    ``pip install 'super_visor[hypercorn]'``.
 
     .. versionadded:: 0.1
     """
@@ -251,6 +255,7 @@ class Hypercorn:
         config.bind = [f"{self.host}:{self.port}"]
         config.graceful_timeout = _drain(self, token)
         config.errorlog = logging.getLogger("hypercorn.error")
+        config.accesslog = logging.getLogger("hypercorn.access")
         for key, value in self.config.items():
             setattr(config, key, value)
 

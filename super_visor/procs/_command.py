@@ -33,6 +33,8 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from .._errors import ConfigError, StartupError
+from .._events import EventKind, record_fields
+from .._notify import child_environment
 from .._validate import Problem, check_count, check_name, check_seconds, valid
 from ._common import FORCE_RESERVE
 from ._output import OutputRing
@@ -98,7 +100,9 @@ class Command:
             single string is refused: there is no shell, so nothing would split it.
         name: the proc name (and the logger ``super_visor.procs.<name>``).
         env: the child's whole environment (like `subprocess`: it *replaces* ours; pass
-            ``{**os.environ, "KEY": "value"}`` to add to it). None inherits ours.
+            ``{**os.environ, "KEY": "value"}`` to add to it). None inherits ours. Either
+            way ``NOTIFY_SOCKET``, ``WATCHDOG_USEC`` and ``WATCHDOG_PID`` are left out:
+            systemd's notifications are this process's to send.
         cwd: the child's working directory.
         ready: a readiness probe (`TcpProbe`, `HttpProbe`, `LogLineProbe`, `FileProbe`).
             With one, the command gates start-up: the next proc starts once the probe passed,
@@ -176,7 +180,7 @@ class Command:
         process = await anyio.open_process(
             self.argv,
             stdin=subprocess.DEVNULL,
-            env=self.env,
+            env=child_environment(self.env),
             cwd=self.cwd,
             start_new_session=True,
         )
@@ -184,7 +188,7 @@ class Command:
         return process
 
     async def run_proc(self, token: CancellationToken, /) -> object:
-        output = OutputRing(self.logger, self.keep_lines)
+        output = OutputRing(self.logger, self.keep_lines, path=token.path or self.name)
         process = await self._spawn()
         run = _Run(self, process, output)
         try:
@@ -324,6 +328,7 @@ class _Run:
                 command.name,
                 self.kill_after,
                 command.stop_signal.name,
+                extra=record_fields(self.output.path, EventKind.FORCED),
             )
             signal_group(pid, signal.SIGKILL)
             await self.process.wait()

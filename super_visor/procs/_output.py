@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, final
 
 import anyio
 
+from .._eventlog import record_fields
+
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Iterator
@@ -30,8 +32,12 @@ MAX_LINE = 64 * 1024
 class OutputRing:
     """The last *keep* lines a child printed on stdout and stderr, in arrival order."""
 
-    def __init__(self, logger: logging.Logger, keep: int) -> None:
+    def __init__(self, logger: logging.Logger, keep: int, *, path: str = "") -> None:
         self.logger = logger
+        #: The proc's full path (``token.path``) for the records about it; else the logger's name.
+        self.path = path or logger.name
+        #: Each line's ``extra``: which stream, and the ``sv_*`` fields naming the proc.
+        self._fields = record_fields(self.path, None)
         self.lines: deque[str] = deque(maxlen=keep)
         self._watchers: list[Callable[[str], None]] = []
         self._open = 0
@@ -55,7 +61,7 @@ class OutputRing:
 
     def add(self, line: str, stream: str) -> None:
         self.lines.append(line)
-        self.logger.info("%s", line, extra={"stream": stream})
+        self.logger.info("%s", line, extra={"stream": stream, **self._fields})
         for callback in list(self._watchers):
             callback(line)
 

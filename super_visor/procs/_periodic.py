@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from .._errors import ConfigError
+from .._events import record_fields
 from .._proc import function_name
 from .._validate import check_function, check_seconds, valid
 
@@ -115,14 +116,19 @@ class Periodic:
                 return self.statistics()
             await self.fn(*self.args)  # not under the token: a started call may finish
             self._runs += 1
-            next_tick = self._next_tick(next_tick + self.every)
+            next_tick = self._next_tick(next_tick + self.every, token.path or self.name)
 
-    def _next_tick(self, due: float) -> float:
+    def _next_tick(self, due: float, path: str) -> float:
         """*due*, or the first tick of the grid not already past; count the skipped ones."""
         late = anyio.current_time() - due
         if late <= 0:
             return due
         skipped = math.ceil(late / self.every)
         self._missed += skipped
-        self.logger.debug("%s: the last call overran; skipped %d tick(s)", self.name, skipped)
+        self.logger.debug(
+            "%s: the last call overran; skipped %d tick(s)",
+            self.name,
+            skipped,
+            extra=record_fields(path, None),
+        )
         return due + skipped * self.every

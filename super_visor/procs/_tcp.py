@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, final
 
 import anyio
 from anyio.abc import SocketAttribute
 
+from .._events import record_fields
 from .._proc import function_name
 from .._validate import check_function, check_port, check_seconds, valid
 
@@ -74,14 +76,17 @@ class TcpServer:
         async with listener, anyio.create_task_group() as connections:
             token.ready(listener.extra(SocketAttribute.local_port))
             with token.cancel_scope():
-                await listener.serve(self._serve_one, task_group=connections)
+                serve_one = functools.partial(self._serve_one, token.path or self.name)
+                await listener.serve(serve_one, task_group=connections)
             await listener.aclose()  # refuse new connections before the open ones end
             connections.cancel_scope.cancel()
 
-    async def _serve_one(self, stream: SocketStream) -> None:
+    async def _serve_one(self, path: str, stream: SocketStream) -> None:
         self.connections += 1
         async with stream:
             try:
                 await self.handler(stream)
             except (anyio.BrokenResourceError, anyio.EndOfStream, anyio.ClosedResourceError):
-                self.logger.debug("%s: a client went away", self.name)
+                self.logger.debug(
+                    "%s: a client went away", self.name, extra=record_fields(path, None)
+                )

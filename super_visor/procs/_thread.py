@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeAlias, final
 
 import anyio
 
+from .._events import EventKind, record_fields
 from .._proc import function_name
 from .._validate import check_function, check_seconds, valid
 from ._common import FORCE_RESERVE
@@ -116,15 +117,20 @@ class Thread:
         finished, notify = socket.socketpair()
         thread = self._start(stop, outcome, finished, notify)
         grace = self.grace if token._grace is None else token._grace
+        path = token.path or self.name  # for the sv_path of our records
         try:
             with token.cancel_scope():
                 await anyio.wait_readable(finished)
             if not outcome:
-                await self._stop(stop, finished, outcome, grace)
+                await self._stop(stop, finished, outcome, grace, path)
         except anyio.get_cancelled_exc_class():
             if not outcome:
                 stop.set()
-                self.logger.warning("%s: force-cancelled; thread abandoned", self.name)
+                self.logger.warning(
+                    "%s: force-cancelled; thread abandoned",
+                    self.name,
+                    extra=record_fields(path, EventKind.ABANDONED),
+                )
             raise
         finally:
             finished.close()
@@ -176,7 +182,12 @@ class Thread:
         raise RuntimeError(msg) from error
 
     async def _stop(
-        self, stop: threading.Event, finished: socket.socket, outcome: _Outcome, grace: float
+        self,
+        stop: threading.Event,
+        finished: socket.socket,
+        outcome: _Outcome,
+        grace: float,
+        path: str,
     ) -> None:
         stop.set()
         with anyio.move_on_after(grace):
@@ -186,5 +197,6 @@ class Thread:
                 "%s: still running %ss after its stop flag was set; thread abandoned",
                 self.name,
                 grace,
+                extra=record_fields(path, EventKind.ABANDONED),
             )
             raise ThreadAbandoned(self.name, grace)

@@ -243,3 +243,8 @@ async def logs_then_waits(token: CancellationToken) -> None:
     logger.debug("below the parent's level: never sent")
     token.ready()
     await token.wait()
+
+
+async def reaches_for_its_supervisor(token: CancellationToken) -> None:
+    token.ready()
+    token.supervisor.status()

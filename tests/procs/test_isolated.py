@@ -479,3 +479,10 @@ def test_a_trio_child_outlives_the_worker_thread_that_spawned_it() -> None:
     )
     assert parent.returncode == 0, parent.stderr
     assert parent.stdout.splitlines()[1] == "child still runs: True"
+
+
+async def test_token_supervisor_in_a_proc_target_says_where_the_supervisor_is() -> None:
+    report = await run_to_end(Isolated(f"{T}:reaches_for_its_supervisor", name="curious"))
+    error = report["curious"].error
+    assert isinstance(error, RuntimeError)
+    assert "runs in the parent process" in str(error)
