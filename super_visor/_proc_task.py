@@ -116,7 +116,7 @@ async def _enter(
     nested = open_nested_run(proc, token, slot.path, ctx)
     if nested is not None:
         return await _run_nested(attempt, nested)
-    return await proc.run_proc(token)
+    return await _run_leaf(attempt, proc)
 
 
 def open_nested_run(
@@ -145,7 +145,20 @@ async def _run_scoped(
             return await _run_nested(attempt, nested)
         if slot.spec.wait_ready is None:
             slot.release_gate(attempt)  # gated only in case the scope yielded a supervisor
+        return await _run_leaf(attempt, proc)
+
+
+async def _run_leaf(attempt: Attempt, proc: SupportsRunProc) -> object:
+    """Run a proc that is not a nested supervisor. One that runs a tree elsewhere (an
+    ``Isolated`` child process) hands that tree's outcomes over through its private
+    ``_outcomes_below()``, so the report shows them under its path, as for a nested one."""
+    outcomes_below = getattr(proc, "_outcomes_below", None)
+    if outcomes_below is None:
         return await proc.run_proc(attempt.token)
+    try:
+        return await proc.run_proc(attempt.token)
+    finally:
+        attempt.children = outcomes_below()
 
 
 async def _run_nested(attempt: Attempt, nested: NestedRun) -> object:

@@ -349,3 +349,26 @@ def test_realistic_app_serves_then_stops_in_reverse_and_exits_0() -> None:
         ],
         prefix=True,
     )
+
+
+# ---------------------------------------------------------------- isolated procs (issue 13)
+
+#: What the isolated-procs example prints on stdout, in this order.
+ISOLATED_EXPECTED: dict[str, list[str]] = {
+    "16_isolated.py": [
+        "GET / -> 200, answered by another process",
+        "crunch: stopped",
+        "crunch did some rounds",
+        "app/web/0: stopped",
+        "app/web/1: stopped",
+        "exit code: 0",
+    ],
+}
+EXPECTED.update(ISOLATED_EXPECTED)
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_isolated_example_runs_and_prints_its_story(backend: str) -> None:
+    done = run_example(str(EXAMPLES / "16_isolated.py"), "--backend", backend)
+    assert done.returncode == 0, done.stderr
+    assert_in_order(done.stdout.splitlines(), ISOLATED_EXPECTED["16_isolated.py"])

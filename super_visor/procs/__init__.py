@@ -12,6 +12,7 @@ rules of the supervisor, on asyncio and trio (except `Uvicorn`: asyncio only).
 - `TcpServer`: an anyio TCP listener with a task group for its connections.
 - `HealthServer`: ``/livez``, ``/readyz``, ``/startupz`` and ``/status`` for Kubernetes
   probes, answered from the tree's real state (put it first in the tree).
+- `Isolated`: a proc or a whole tree in its own Python process (``replicas=N`` for N).
 
 Importing this module imports no optional dependency; an adapter that needs one imports it
 when constructed, and raises `MissingExtraError` naming the install command if it is absent.
@@ -19,12 +20,16 @@ when constructed, and raises `MissingExtraError` naming the install command if i
 
 from __future__ import annotations
 
+from .._isolated_wire import IsolatedError as IsolatedError
 from ._asgi import Hypercorn as Hypercorn
 from ._asgi import Uvicorn as Uvicorn
 from ._command import Command as Command
 from ._command import CommandFailed as CommandFailed
 from ._common import MissingExtraError as MissingExtraError
 from ._health import HealthServer as HealthServer
+from ._isolated import Isolated as Isolated
+from ._isolated import IsolatedProc as IsolatedProc
+from ._isolated import inherited_sockets as inherited_sockets
 from ._periodic import Periodic as Periodic
 from ._periodic import PeriodicStats as PeriodicStats
 from ._probes import FileProbe as FileProbe
@@ -43,6 +48,9 @@ __all__ = (
     "HealthServer",
     "HttpProbe",
     "Hypercorn",
+    "Isolated",
+    "IsolatedError",
+    "IsolatedProc",
     "LogLineProbe",
     "MissingExtraError",
     "Periodic",
@@ -53,6 +61,7 @@ __all__ = (
     "Thread",
     "ThreadAbandoned",
     "Uvicorn",
+    "inherited_sockets",
 )
 
 for _name in __all__:
