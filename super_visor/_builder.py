@@ -16,7 +16,6 @@ import inspect
 from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar, final
 
 from ._errors import ConfigError
-from ._precedence import Defaults, Picks, resolve_spec, supervisor_config
 from ._proc import FunctionProc
 from ._restart import Backoff, Restart, Strategy
 from ._spec import given_options
@@ -27,6 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Generator
 
     from ._events import Event
+    from ._precedence import Defaults
     from ._proc import SupportsRunProc
     from ._spec import ProcSpec
 
@@ -77,6 +77,8 @@ class SupervisorBuilder:
         stuck_report_interval: float = 5.0,
         abandon_after: float = 10.0,
     ) -> None:
+        from ._precedence import Defaults  # lazy, like every part of build(): cheap import
+
         self.name = name
         self._defaults = Defaults(
             grace=grace,
@@ -223,6 +225,8 @@ class _Validator:
     def _build(self, builder: SupervisorBuilder, path: str) -> _Building[Supervisor]:
         where = path or "<root>"
         valid(where, check_name("the supervisor name", builder.name, "SupervisorBuilder('app')"))
+        from ._precedence import supervisor_config
+
         defaults = builder._defaults
         config = supervisor_config(path, defaults)
         if not builder._entries:
@@ -256,6 +260,8 @@ class _Validator:
         name = valid(where, check_name("the proc name", given, "add_proc(proc, name='web')"))
         if not isinstance(entry.proc, SupervisorBuilder):  # its build remembered its procs
             self._remember(f"{path}/{name}", entry.proc, proc)
+        from ._precedence import Picks, resolve_spec
+
         picks = Picks(f"{path}/{name}", _own_settings(entry.proc), options)
         return resolve_spec(picks, name, proc, None, defaults)
 
@@ -329,6 +335,8 @@ def _factory_spec(path: str, entry: _Entry, defaults: Defaults) -> ProcSpec:
     example = "add_factory('worker', make_worker)"
     name = valid(path, check_name("the factory name", entry.options.get("name"), example))
     factory = valid(f"{path}/{name}", check_factory(entry.factory))
+    from ._precedence import Picks, resolve_spec
+
     picks = Picks(f"{path}/{name}", None, entry.options)
     return resolve_spec(picks, name, None, factory, defaults)
 

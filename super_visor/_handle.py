@@ -15,7 +15,6 @@ import anyio
 
 from ._controls import SupervisorControls
 from ._errors import SupervisorError
-from ._signals import receive_stop_signals, respond_to_signals
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,6 +32,8 @@ async def run_in_background(
     run: SupervisorRun, *, handle_signals: bool
 ) -> AsyncIterator[RunHandle]:
     """The body of ``Supervisor.running()`` (see its docstring for the guarantees)."""
+    from ._signals import receive_stop_signals, respond_to_signals  # lazy: a cheap import
+
     handle = RunHandle(run)
     body_error: Exception | None = None
     entered = False

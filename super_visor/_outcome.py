@@ -7,7 +7,6 @@ can be kept, logged or pickled-by-hand long after the run without pinning the ru
 from __future__ import annotations
 
 import enum
-import signal
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, final
 
@@ -195,6 +194,8 @@ def describe_error(error: BaseException) -> str:
 
 def signal_name(signum: int) -> str:
     """``15`` -> ``"SIGTERM"``."""
+    import signal  # lazy: `import super_visor` stays cheap
+
     try:
         return signal.Signals(signum).name
     except ValueError:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
 import sys
 from typing import TYPE_CHECKING, Literal, NoReturn, get_args
 
@@ -31,7 +30,6 @@ import anyio
 from ._builder import SupervisorBuilder
 from ._errors import ConfigError, SupervisorError
 from ._outcome import SupervisorReport, describe_error
-from ._signals import STOP_SIGNALS, leave_stop_signals_ignored
 from ._slot import ONLY_ABANDONED_LEFT
 from ._supervisor import Supervisor
 
@@ -241,6 +239,8 @@ def _run_loop(
 ) -> tuple[SupervisorReport | None, int]:
     """Run the event loop; the report (None if there is none) and the exit code."""
     try:
+        from ._signals import leave_stop_signals_ignored  # lazy: a cheap `import super_visor`
+
         with leave_stop_signals_ignored(), _exit_when_only_abandoned_left(live):
             report = anyio.run(_start, sup, handle_signals, live, notify, control, backend=backend)
     except SupervisorError as exc:
@@ -322,7 +322,10 @@ def _walk(exc: BaseException) -> Iterator[BaseException]:
 def _ignore_stop_signals() -> None:
     """SIG_IGN for SIGINT/SIGTERM until the process exits (main thread only: elsewhere the
     app owns signals and Python refuses to set them)."""
-    import threading  # lazy, as in _signals
+    import signal  # lazy, as in _signals
+    import threading
+
+    from ._signals import STOP_SIGNALS
 
     if threading.current_thread() is threading.main_thread():
         for sig in STOP_SIGNALS:

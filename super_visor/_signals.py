@@ -51,7 +51,6 @@ import functools
 import itertools
 import os
 import signal
-import socket
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -178,6 +177,8 @@ class SignalRequests:
         self._last: dict[int, float] = {}
         self._requests = itertools.count(1)
         self._woken = False
+        import socket  # lazy: only a run that handles signals pays for it
+
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._wake_w.setblocking(False)  # a full buffer already means "wake up"

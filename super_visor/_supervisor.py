@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, NamedTuple, final
 from ._engine import SupervisorRun
 from ._events import EventHub
 from ._handle import RunHandle, run_in_background
-from ._signals import run_with_signals
 from ._slot import ONLY_ABANDONED_LEFT
 from ._token import CancellationToken
 from ._validate import check_callback, valid
@@ -201,6 +200,8 @@ class Supervisor:
             RuntimeError: when this supervisor is already running.
         """
         run = self._begin()
+        from ._signals import run_with_signals  # lazy: `import super_visor` stays cheap
+
         main = functools.partial(run_with_signals, run) if handle_signals else run.run
         try:
             if not notify:
