@@ -7,18 +7,8 @@ frame (see ``_isolated_wire``) with blocking calls, takes the parent's ``sys.pat
 imports the target and runs it in its main thread on the backend it was told, then sends
 its ``end`` frame and exits.
 
-How it dies with its parent, also when the parent is SIGKILLed:
-
-- Linux: ``PR_SET_PDEATHSIG`` with a real-time signal. The signal comes when the *thread*
-  that spawned us ends (PITFALLS 14: trio spawns from a worker thread that ends when idle),
-  so the handler acts only when ``getppid()`` changed: then the parent process is really
-  gone. ``getppid()`` is checked once more after ``prctl``, for a parent that died before.
-- Everywhere: the socket to the parent reads EOF when the parent's end closes, which the
-  kernel does when the parent dies.
-
-Either way the child forces its target at once (a cancel scope, so clean-up code runs) and
-a watchdog thread ends the process after `ORPHAN_BOUND` seconds whatever the target does.
-SIGTERM (the parent's force, after the grace) forces the target the same way, and the
+How it dies with its parent, also when the parent is SIGKILLed, is `_isolated_stopper`'s
+part; SIGTERM (the parent's force, after the grace) forces the target the same way, and the
 ``end`` frame still reports the child's outcomes.
 """
 
@@ -27,11 +17,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 import logging
-import os
-import signal
 import socket
 import sys
-import threading
 import types
 from typing import TYPE_CHECKING, NoReturn, cast, final
 
@@ -41,6 +28,7 @@ from ._builder import SupervisorBuilder
 from ._errors import SupervisorError
 from ._eventlog import logger_name
 from ._events import EventHub
+from ._isolated_stopper import Stopper
 from ._isolated_wire import (
     PROTOCOL,
     FrameReader,
@@ -66,16 +54,12 @@ if TYPE_CHECKING:
 
 __all__ = ("main",)
 
-#: Seconds an orphaned or force-stopped child has to clean up before it ends itself.
-ORPHAN_BOUND = 5.0
-_PR_SET_PDEATHSIG = 1
-
 
 def main(argv: list[str]) -> None:
     """``_isolated_child FD PARENT_PID``: serve one `Isolated` run, then exit."""
     fd, parent_pid = int(argv[1]), int(argv[2])
     sock = socket.socket(fileno=fd)
-    stopper = _Stopper(parent_pid)
+    stopper = Stopper(parent_pid)
     start = read_frame_blocking(sock)
     if start.get("v") != PROTOCOL:
         sys.exit(f"super_visor: isolated child speaks protocol {PROTOCOL}, got {start.get('v')}")
@@ -138,62 +122,6 @@ def _forward_logs(link: _Link, level: object) -> None:
     root = logging.getLogger()
     root.addHandler(_LogForwarder(link))
     root.setLevel(level if isinstance(level, int) else logging.WARNING)
-
-
-@final
-class _Stopper:
-    """Turns SIGTERM, the parent's death and EOF from the parent into one force of the target.
-
-    Signal handlers are plain ``signal.signal`` ones: they run between bytecodes even while
-    the target blocks the event loop, start the watchdog there, and wake the loop through a
-    socket pair (the event loop's own wake-up fd belongs to the backend).
-    """
-
-    def __init__(self, parent_pid: int) -> None:
-        self.parent_pid = parent_pid
-        self.wake_r, self.wake_w = socket.socketpair()
-        self.wake_w.setblocking(False)
-        #: Set by the first `force`: the watchdog is running.
-        self.forced = False
-        signal.signal(signal.SIGTERM, self._on_sigterm)
-        if sys.platform == "linux":
-            death = signal.SIGRTMIN + 1
-            signal.signal(death, self._on_parent_signal)
-            _set_parent_death_signal(death)
-        if os.getppid() != parent_pid:  # the parent died before prctl: nobody to serve
-            os._exit(1)
-
-    def _on_sigterm(self, _signum: int, _frame: types.FrameType | None) -> None:
-        self.force()  # the parent forces us: its grace for us ran out
-
-    def _on_parent_signal(self, _signum: int, _frame: types.FrameType | None) -> None:
-        if os.getppid() != self.parent_pid:  # else only the spawning thread ended
-            self.force()
-
-    def force(self) -> None:
-        """Force the target now; end the process after `ORPHAN_BOUND` whatever happens
-        (exit code 70, EX_SOFTWARE: its clean-up did not finish)."""
-        if not self.forced:
-            self.forced = True
-            watchdog = threading.Timer(ORPHAN_BOUND, os._exit, args=(70,))
-            watchdog.daemon = True
-            watchdog.start()
-        with contextlib.suppress(OSError):
-            self.wake_w.send(b"\0")
-
-    async def watch(self, scope: anyio.CancelScope) -> None:
-        """Cancel *scope* once `force` was called (from a handler or from a task)."""
-        await anyio.wait_readable(self.wake_r)
-        scope.cancel()
-
-
-def _set_parent_death_signal(signum: int) -> None:
-    """``prctl(PR_SET_PDEATHSIG, signum)`` through ctypes (no dependency); best effort."""
-    import ctypes
-
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
 
 
 @final
@@ -270,7 +198,7 @@ class _Link:
             return data
 
 
-async def _serve(link: _Link, start: Frame, stopper: _Stopper) -> None:
+async def _serve(link: _Link, start: Frame, stopper: Stopper) -> None:
     token = CancellationToken()
     token._run = cast("RunContext", _ParentTree(link))
     path = str(start["path"])
@@ -283,7 +211,7 @@ async def _serve(link: _Link, start: Frame, stopper: _Stopper) -> None:
         tasks.cancel_scope.cancel()
 
 
-async def _listen(reader: FrameReader, token: CancellationToken, stopper: _Stopper) -> None:
+async def _listen(reader: FrameReader, token: CancellationToken, stopper: Stopper) -> None:
     """The parent's ``stop`` cancels the token; EOF means the parent is gone: force."""
     while True:
         frame = await reader.receive()
