@@ -100,13 +100,7 @@ class CancellationToken:
         Raises:
             RuntimeError: the token was made by hand, not by a supervisor.
         """
-        run = self._run
-        if run is None:
-            msg = (
-                "request_shutdown(): this token was made by hand, not by a supervisor; "
-                "only a proc run by a supervisor can ask its tree to shut down"
-            )
-            raise RuntimeError(msg)
+        run = self._supervised("request_shutdown()", "can ask its tree to shut down")
         run.root.request_stop(reason or f"proc '{self.path}' requested the shutdown")
 
     @property
@@ -119,14 +113,18 @@ class CancellationToken:
         Raises:
             RuntimeError: the token was made by hand, not by a supervisor.
         """
+        return self._supervised("token.supervisor", "has one").operator.controls()
+
+    def _supervised(self, what: str, only: str) -> RunContext:
+        """The run of the supervisor holding this token; a clear error for a hand-made one."""
         run = self._run
         if run is None:
             msg = (
-                "token.supervisor: this token was made by hand, not by a supervisor; only a "
-                "proc run by a supervisor has one"
+                f"{what}: this token was made by hand, not by a supervisor; only a proc run "
+                f"by a supervisor {only}"
             )
             raise RuntimeError(msg)
-        return run.operator.controls()
+        return run
 
     @property
     def cancelled(self) -> bool:

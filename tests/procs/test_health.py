@@ -7,6 +7,7 @@ TCP sockets, since no well-behaved client would send them.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import time
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ from super_visor import (
 from super_visor.procs import HealthServer
 
 from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
+from ..log_fields import sv_fields
 
 if TYPE_CHECKING:
     from anyio.abc import SocketStream
@@ -220,9 +222,12 @@ async def test_a_slowloris_client_is_cut_off_and_others_are_served() -> None:
     assert handle.report["health"].status is ProcStatus.STOPPED
 
 
-async def test_connections_beyond_the_limit_are_closed_unanswered() -> None:
+async def test_connections_beyond_the_limit_are_closed_unanswered(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """70 idle clients: 64 are served (each gets its 408 when its time is up), the other 6
-    are closed at once; afterwards the server answers as before."""
+    are closed at once, each logged at DEBUG; afterwards the server answers as before."""
+    caplog.set_level(logging.DEBUG, logger="super_visor.procs.health")
     sup = SupervisorBuilder("app").add_proc(HealthServer(read_timeout=1)).add_proc(idle).build()
     replies: list[bytes] = []
 
@@ -238,6 +243,9 @@ async def test_connections_beyond_the_limit_are_closed_unanswered() -> None:
         assert await codes(port) == {"/livez": 200, "/readyz": 200, "/startupz": 200}
     assert replies.count(b"") == 6
     assert sum(reply.startswith(b"HTTP/1.1 408 ") for reply in replies) == 64
+    over = [r for r in caplog.records if "connections open already" in r.getMessage()]
+    assert len(over) == 6
+    assert all(r.levelno == logging.DEBUG and sv_fields(r) == ("app/health", None) for r in over)
 
 
 async def test_status_lists_every_proc_depth_first() -> None:

@@ -18,7 +18,7 @@ from super_visor.procs._http import Reply, serve_one
 
 from ..fakes import trio_worker_thread as trio_worker_thread  # session fixture, see fakes
 from ..log_fields import sv_fields
-from .test_health import codes, health_port, idle, read_to_end
+from .test_health import codes, health_port, idle
 
 if TYPE_CHECKING:
     import pytest
@@ -97,25 +97,3 @@ async def test_a_bug_answering_is_a_500_logged_and_the_server_goes_on(
     assert record.levelno == logging.ERROR
     assert sv_fields(record) == ("app/health", None)
     assert record.exc_info is not None
-
-
-async def test_clients_beyond_the_limit_are_logged_at_debug(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.DEBUG, logger="super_visor.procs.health")
-    sup = SupervisorBuilder("app").add_proc(HealthServer(read_timeout=1)).add_proc(idle).build()
-    replies: list[bytes] = []
-
-    async def idle_client(port: int) -> None:
-        async with await anyio.connect_tcp("127.0.0.1", port) as stream:
-            replies.append(await read_to_end(stream))
-
-    async with sup.running() as handle:
-        port = health_port(handle)
-        async with anyio.create_task_group() as clients:
-            for _ in range(health_module.MAX_CONNECTIONS + 3):
-                clients.start_soon(idle_client, port)
-    assert replies.count(b"") == 3
-    over = [r for r in caplog.records if "connections open already" in r.getMessage()]
-    assert len(over) == 3
-    assert all(r.levelno == logging.DEBUG and sv_fields(r) == ("app/health", None) for r in over)
