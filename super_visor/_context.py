@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from ._slot import Attempt, Leftovers, Slot
     from ._spec import SupervisorConfig
     from ._status import TreeStatus
+    from ._tasks import ProcTasks
 
 __all__ = ("RunContext",)
 
@@ -49,6 +50,8 @@ class RunContext(Protocol):
     reason: str | None
     #: The operator actions on its procs (``handle.stop()`` and the like).
     operator: Operator
+    #: Where its procs' tasks run.
+    proc_tasks: ProcTasks
 
     @property
     def stopping(self) -> bool:
@@ -57,7 +60,7 @@ class RunContext(Protocol):
 
     @property
     def task_group(self) -> anyio.abc.TaskGroup:
-        """The run's task group, in which every proc's task runs."""
+        """The run's task group: helpers (an operator's watch) run in it."""
         ...
 
     def status(self) -> TreeStatus:

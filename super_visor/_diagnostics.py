@@ -41,8 +41,7 @@ def format_coroutine_stack(coro: object, limit: int = 30) -> str:
 def slot_stack(slot: Slot) -> str:
     """The stack the task of *slot*'s current run is suspended in."""
     attempt = slot.attempt
-    task = None if attempt is None else attempt.task
-    return format_coroutine_stack(None if task is None else task.coro)
+    return format_coroutine_stack(None if attempt is None else attempt.coro)
 
 
 def report_stuck(hub: EventHub, slot: Slot) -> None:

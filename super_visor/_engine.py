@@ -6,10 +6,10 @@ The parts, each in its own module, and what the run keeps for itself:
   ``_restarter``: the restart queue and intensity; ``_dynamic``: ``start_child``/``stop_child``;
   ``_operator``: an operator's stop/start/restart/abort; ``_proc_task``: the body of each
   proc's task. They reach the run through `RunContext`.
-- The run owns the task group (every proc's task runs in it), the phase (`RunPhase`), the
-  registry of procs by name, and the decision after a proc's end (`after_end`, applied in
-  `proc_ended`). Shutdown is decided here, never by the task group: a proc's exception is
-  an outcome, and the stop walks the procs in reverse declared order.
+- The run owns the task group (its procs' tasks run under it, see ``_tasks``), the phase
+  (`RunPhase`), the registry of procs by name, and the decision after a proc's end
+  (`after_end`, applied in `proc_ended`). Shutdown is decided here, never by the task
+  group: a proc's exception is an outcome, and the stop walks the procs in reverse order.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from ._restarter import Restarter
 from ._shutdown import StopCuts, force, stop_all
 from ._slot import Leftovers, Slot, mark_not_started, wake
 from ._startup import start_group
+from ._tasks import ProcTasks, open_proc_tasks
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -53,6 +54,8 @@ class SupervisorRun:
     """The runtime of one supervisor for one ``start()`` (or one run as a nested proc)."""
 
     operator: Operator
+    #: Where its procs' tasks run (`_tasks`); set once the run has begun.
+    proc_tasks: ProcTasks
 
     def __init__(
         self,
@@ -114,10 +117,12 @@ class SupervisorRun:
         try:
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
+                self.proc_tasks = await open_proc_tasks(self.path, task_group)
                 await self._start_all()
                 await self._restarter.supervise()
                 await stop_all(self, self.slots, [*self._dynamic.children.values()], self.reason)
                 self.leftovers.walk_done(self.report_so_far)
+                self.proc_tasks.close()
         finally:
             self.leftovers.settled.set()
             self.token._on_cancel = None

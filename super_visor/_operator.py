@@ -166,7 +166,7 @@ class Operator:
         """End *slot*'s current run with *error*, as if it had raised it."""
         self._refuse_when("inject a failure into", slot, RunPhase.STOPPED)
         attempt = slot.attempt
-        if not slot.live or attempt is None or attempt.task is None:
+        if not slot.live or attempt is None or attempt.coro is None:
             msg = (
                 f"{slot.path}: cannot inject a failure, it is not running (it is "
                 f"{slot.state.value}); inject it while the proc runs"
@@ -178,7 +178,7 @@ class Operator:
         if attempt.nested is not None:  # it stops its procs in reverse, then fails
             attempt.token.cancel(f"failure injected by {by}")
         else:
-            attempt.task.cancel()
+            attempt.scope.cancel()
 
     async def start_child(self, spec: ProcSpec) -> object:
         """Start a dynamic child; return its ready value or raise why it did not start."""

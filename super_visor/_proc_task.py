@@ -5,8 +5,9 @@ the run's task group, which would cancel every sibling at once, in no order, and
 reverse-order stop. A ``BaseException`` (the backend's cancellation, KeyboardInterrupt) is
 recorded too and then propagates.
 
-The task's own cancel scope (anyio >= 4.16 gives every task handle one) is the proc's: the
-shutdown forces a proc by cancelling its task, so no scope of our own is needed per proc.
+The task runs inside the attempt's cancel scope (`_tasks` spawns it without anyio's task
+handle): the shutdown forces a proc by cancelling that scope, and once the task is about to
+end it says so (``Attempt.ended``) to whoever waits for it.
 ``handle.inject_failure()`` cancels it the same way, wherever the proc waits; the run then
 ends with the injected error instead of the cancellation (or of whatever the proc returned).
 """
@@ -23,6 +24,7 @@ from ._factory import ResourceScope, check_product
 from ._lifecycle import EndFacts, ProcState, classify
 from ._outcome import ProcStatus
 from ._proc import FunctionProc
+from ._slot import wake
 
 if TYPE_CHECKING:
     from ._context import RunContext
@@ -50,37 +52,55 @@ async def run_proc_task(
     chain: ChainStart | None,
     position: int,
 ) -> None:
-    """Run one start of the proc in *slot* and report how it ended to *ctx*."""
-    if chain is not None and not chain.enter(position):
-        return
-    result: object = None
-    error: Exception | None = None
-    try:
-        slot.mark_begun(attempt)
+    """Run one start of the proc in *slot* inside its scope, and report how it ended to *ctx*.
+
+    One coroutine, with the proc's own awaited directly in it: the task's frames are the
+    proc's stack with one frame of ours on top, and each idle proc costs one coroutine.
+    """
+    with attempt.scope:
         try:
-            if isinstance(proc, FunctionProc):
-                result = await proc.fn(attempt.token)  # no frame of ours in between
-            else:
-                result = await _enter(ctx, slot, attempt, proc)
-        except Exception as exc:  # noqa: BLE001 (a proc's failure is its outcome)
-            error = exc
-    except BaseException as exc:
-        if attempt.injected is not None:  # handle.inject_failure() cancelled it: the cancel
-            ctx.proc_ended(slot, attempt, None, attempt.injected, cancelled=False)  # was ours
-            return
-        if _really_cancelled(exc, attempt):
-            ctx.proc_ended(slot, attempt, None, None, cancelled=True)
-            raise
-        # KeyboardInterrupt, SystemExit, another BaseException, or a cancellation nobody
-        # asked for (a bug in the proc, e.g. a leaked cancel scope): an outcome like any
-        # error, kept out of the task group, which would cancel every sibling at once and
-        # break the reverse-order stop (API.md section 8). The run decides what follows.
-        ctx.proc_ended(slot, attempt, None, _as_failure(slot, exc), cancelled=False)
-        return
-    if attempt.injected is not None:  # it caught the cancel and returned: the failure stands
-        ctx.proc_ended(slot, attempt, None, attempt.injected, cancelled=False)
-        return
-    ctx.proc_ended(slot, attempt, result, error, cancelled=False)
+            if chain is not None and not chain.enter(position):
+                return
+            result: object = None
+            error: BaseException | None = None
+            try:
+                slot.mark_begun(attempt)
+                try:
+                    if isinstance(proc, FunctionProc):
+                        result = await proc.fn(attempt.token)  # no frame of ours in between
+                    else:
+                        result = await _enter(ctx, slot, attempt, proc)
+                except Exception as exc:  # noqa: BLE001 (a proc's failure is its outcome)
+                    error = exc
+            except BaseException as exc:
+                if _ended_by_base_exception(ctx, slot, attempt, exc):
+                    raise
+                return
+            if attempt.injected is not None:  # it caught the cancel and returned: that stands
+                result, error = None, attempt.injected
+            ctx.proc_ended(slot, attempt, result, error, cancelled=False)
+        finally:
+            attempt.ended = True
+            wake(attempt)
+
+
+def _ended_by_base_exception(
+    ctx: RunContext, slot: Slot, attempt: Attempt, exc: BaseException
+) -> bool:
+    """Record the end of a run that raised *exc*; True when it must propagate (a real
+    cancellation, which the task's scope or an enclosing one absorbs)."""
+    if attempt.injected is not None:  # handle.inject_failure() cancelled it: the cancel
+        ctx.proc_ended(slot, attempt, None, attempt.injected, cancelled=False)  # was ours
+        return False
+    if _really_cancelled(exc, attempt):
+        ctx.proc_ended(slot, attempt, None, None, cancelled=True)
+        return True
+    # KeyboardInterrupt, SystemExit, another BaseException, or a cancellation nobody asked
+    # for (a bug in the proc, e.g. a leaked cancel scope): an outcome like any error, kept
+    # out of the task, whose escape would cancel every sibling at once and break the
+    # reverse-order stop (API.md section 8). The run decides what follows.
+    ctx.proc_ended(slot, attempt, None, _as_failure(slot, exc), cancelled=False)
+    return False
 
 
 def _as_failure(slot: Slot, exc: BaseException) -> BaseException:

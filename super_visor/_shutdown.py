@@ -21,15 +21,13 @@ from ._diagnostics import report_stuck, slot_stack
 from ._events import EventKind, record_fields
 from ._lifecycle import ProcState
 from ._outcome import ProcStatus
-from ._slot import waiter_of, wake
+from ._slot import wait_task_ended, waiter_of, wake
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-    from anyio import TaskHandle
-
     from ._context import RunContext
-    from ._slot import NestedRun, Slot
+    from ._slot import Attempt, NestedRun, Slot
 
 __all__ = (
     "StopCuts",
@@ -89,7 +87,7 @@ async def stop_slot(ctx: RunContext, slot: Slot, reason: str | None) -> None:
 
 async def wait_ended(slot: Slot) -> None:
     """Wait until the task of *slot*'s current run has ended (someone else stops it)."""
-    await _task(slot).wait()
+    await wait_task_ended(_attempt(slot))
 
 
 async def wait_settled(slot: Slot) -> None:
@@ -104,13 +102,13 @@ async def wait_settled(slot: Slot) -> None:
 async def _wait_stopped(slot: Slot) -> None:
     """Until its task ended; for a nested supervisor, also until only procs it abandoned
     are left in it (it then cannot end, and waiting longer would wait forever)."""
-    task = _task(slot)
-    nested = _nested(slot)
+    attempt = _attempt(slot)
+    nested = attempt.nested
     if nested is not None:
         await nested.leftovers.settled.wait()
         if nested.leftovers.alive:
             return
-    await task.wait()
+    await wait_task_ended(attempt)
 
 
 async def _force(ctx: RunContext, slot: Slot) -> None:
@@ -148,8 +146,7 @@ def force(slot: Slot) -> None:
         attempt.forced_at = anyio.current_time()
     if slot.state is not ProcState.FORCING:
         slot.move(ProcState.FORCING)
-    if attempt.task is not None:
-        attempt.task.cancel()
+    attempt.scope.cancel()
 
 
 def abandon(ctx: RunContext, slot: Slot, why: str) -> None:
@@ -237,8 +234,7 @@ def _nested(slot: Slot) -> NestedRun | None:
     return None if attempt is None else attempt.nested
 
 
-def _task(slot: Slot) -> TaskHandle[None]:
+def _attempt(slot: Slot) -> Attempt:
     attempt = slot.attempt
     assert attempt is not None, f"{slot.path}: a live proc has an attempt"
-    assert attempt.task is not None, f"{slot.path}: a live proc has a task"
-    return attempt.task
+    return attempt

@@ -9,7 +9,7 @@ ended. A restart is simply a new `Attempt`, so nothing of the last run can leak 
 from __future__ import annotations
 
 import contextvars
-from typing import TYPE_CHECKING, Protocol, final
+from typing import TYPE_CHECKING, Any, Protocol, final
 
 import anyio
 
@@ -17,9 +17,7 @@ from ._lifecycle import LIVE_STATES, SUCCESSORS, ProcState, illegal_move
 from ._outcome import ProcOutcome, ProcStatus
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from anyio import TaskHandle
+    from collections.abc import Callable, Coroutine
 
     from ._operator import Operator
     from ._outcome import SupervisorReport
@@ -34,6 +32,7 @@ __all__ = (
     "NestedRun",
     "Slot",
     "mark_not_started",
+    "wait_task_ended",
     "waiter_of",
     "wake",
 )
@@ -116,6 +115,8 @@ class Attempt:
         "abandoned",
         "began",
         "children",
+        "coro",
+        "ended",
         "error",
         "force_reserve",
         "forced",
@@ -128,10 +129,10 @@ class Attempt:
         "ready_reached",
         "ready_value",
         "result",
+        "scope",
         "started_at",
         "startup_error",
         "status",
-        "task",
         "token",
         "waiter",
     )
@@ -145,8 +146,12 @@ class Attempt:
         self.force_reserve = force_reserve
         #: Whether this start holds start-up until the proc is ready.
         self.gates = gates
-        #: Its task; cancelling it forces the proc (the task's own scope is the proc's).
-        self.task: TaskHandle[None] | None = None
+        #: Its task's scope: cancelling it forces the proc (`_tasks`).
+        self.scope = anyio.CancelScope()
+        #: Its task's coroutine, once spawned: its frames are the proc's stack.
+        self.coro: Coroutine[Any, Any, None] | None = None
+        #: Its task has ended (``run_proc_task`` returned or raised).
+        self.ended = False
         #: Set by the supervisor while it waits for this run to begin, be ready, or end.
         self.waiter: anyio.Event | None = None
         #: Its run_proc was entered.
@@ -324,6 +329,12 @@ def waiter_of(attempt: Attempt) -> anyio.Event:
     if waiter is None:
         waiter = attempt.waiter = anyio.Event()
     return waiter
+
+
+async def wait_task_ended(attempt: Attempt) -> None:
+    """Until the task of *attempt* has ended."""
+    while not attempt.ended:
+        await waiter_of(attempt).wait()
 
 
 def wake(attempt: Attempt) -> None:

@@ -64,7 +64,9 @@ async def start_slot(ctx: RunContext, slot: Slot, *, by_operator: bool = False) 
     attempt = _new_attempt(ctx, slot, proc)
     attempt.operator_start = by_operator
     _count_started(ctx, slot, attempt)
-    attempt.task = ctx.task_group.start_soon(run_proc_task, ctx, slot, attempt, proc, None, 0)
+    attempt.coro = ctx.proc_tasks.spawn(
+        attempt.scope, run_proc_task, ctx, slot, attempt, proc, None, 0
+    )
     if not attempt.gates:
         await anyio.lowlevel.checkpoint()
         if not attempt.began:
@@ -117,8 +119,8 @@ class _Chain:
         proc = slot.spec.proc
         assert proc is not None, "a chained proc never comes from a factory"
         attempt = _new_attempt(self._ctx, slot, proc)
-        attempt.task = self._ctx.task_group.start_soon(
-            run_proc_task, self._ctx, slot, attempt, proc, self, position
+        attempt.coro = self._ctx.proc_tasks.spawn(
+            attempt.scope, run_proc_task, self._ctx, slot, attempt, proc, self, position
         )
 
     def enter(self, position: int) -> bool:

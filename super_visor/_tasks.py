@@ -1,0 +1,174 @@
+"""ProcTasks: where a run's proc tasks run, spawned on the backend without anyio's handle.
+
+anyio gives every task it spawns a `TaskHandle`: a cancel scope, a finished event, a wrapper
+coroutine and a done-callback closure, about 1.4 KB per task and a quarter of a restart's
+cost. A proc needs only the scope (a force cancels it). The supervisor learns of the end from
+the proc's own record (``Attempt.ended``) and takes a stuck proc's stack from its coroutine.
+So the proc tasks are spawned with each backend's public API: ``loop.create_task`` on asyncio,
+a nursery's ``start_soon`` on trio. A *keeper* task in the run's anyio task group holds them:
+
+- it returns once the run closed it and every proc task has ended; the task group waits for
+  the keeper, so no proc task outlives its run;
+- when the task group is cancelled (a forcing signal, an enclosing scope), the keeper cancels
+  every proc's scope (a trio nursery inherits the cancellation by itself) and waits, shielded,
+  until all have ended, as a task group does;
+- an exception that escapes a proc task (a bug of ours: ``run_proc_task`` keeps a proc's
+  errors) is raised by the keeper, so it reaches the run instead of being lost.
+
+With `_parking`, this is the only module that touches a backend directly.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any, TypeVarTuple, final
+
+import anyio
+
+if TYPE_CHECKING:
+    import asyncio  # noqa: TID251 (see the module docstring)
+    from collections.abc import Callable, Coroutine
+
+    from anyio.abc import TaskGroup
+
+__all__ = ("ProcTasks", "open_proc_tasks")
+
+Ts = TypeVarTuple("Ts")
+
+#: What trio names every proc task (a name per task would be built for every start).
+_TRIO_TASK_NAME = "super_visor proc"
+
+
+class ProcTasks:
+    """The proc tasks of one run: `spawn` them; `close` once no more will come."""
+
+    __slots__ = ("_closed", "_path", "_wakeup")
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._closed = False
+        #: Set (and dropped) when the keeper should look again: a task ended, or `close`.
+        self._wakeup: anyio.Event | None = None
+
+    def spawn(
+        self,
+        scope: anyio.CancelScope,
+        fn: Callable[[*Ts], Coroutine[Any, Any, None]],
+        *args: *Ts,
+    ) -> Coroutine[Any, Any, None]:
+        """Run ``fn(*args)`` as a proc task whose force is *scope* (``fn`` enters it);
+        returns the coroutine (its frames are the proc's stack)."""
+        if self._closed:
+            msg = f"{self._path}: the run has ended; no proc can be started in it"
+            raise RuntimeError(msg)
+        coro = fn(*args)
+        self._start(coro, scope)
+        return coro
+
+    def close(self) -> None:
+        """No task will be spawned any more: the keeper returns once the last one ended."""
+        self._closed = True
+        self._wake_keeper()
+
+    async def keep(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        """The keeper's task (module doc); started in the run's task group."""
+        raise NotImplementedError
+
+    def _start(self, coro: Coroutine[Any, Any, None], scope: anyio.CancelScope) -> None:
+        raise NotImplementedError
+
+    def _wake_keeper(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            wakeup.set()
+
+
+@final
+class _AsyncioTasks(ProcTasks):
+    __slots__ = ("_errors", "_live", "_loop", "_on_done")
+
+    def __init__(self, path: str, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(path)
+        self._loop = loop
+        #: Each running proc task and its scope (what the keeper cancels).
+        self._live: dict[asyncio.Task[None], anyio.CancelScope] = {}
+        self._errors: list[BaseException] = []
+        self._on_done = self._task_done  # bound once, not once per task
+
+    def _start(self, coro: Coroutine[Any, Any, None], scope: anyio.CancelScope) -> None:
+        task = self._loop.create_task(coro)
+        self._live[task] = scope
+        task.add_done_callback(self._on_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        del self._live[task]
+        if not task.cancelled():
+            error = task.exception()
+            if error is not None:
+                self._errors.append(error)
+                self._cancel_all()
+        if not self._live:
+            self._wake_keeper()
+
+    def _cancel_all(self) -> None:
+        for scope in self._live.values():
+            scope.cancel()
+
+    async def keep(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        try:
+            task_status.started()
+            await self._until(lambda: self._closed and not self._live)
+        except BaseException:
+            self._cancel_all()
+            with anyio.CancelScope(shield=True):
+                await self._until(lambda: not self._live)
+            raise
+        if self._errors:
+            raise BaseExceptionGroup(f"{self._path}: a proc task failed", self._errors)
+
+    async def _until(self, done: Callable[[], bool]) -> None:
+        while not done():
+            self._wakeup = anyio.Event()
+            await self._wakeup.wait()
+
+
+@final
+class _TrioTasks(ProcTasks):
+    __slots__ = ("_nursery",)
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self._nursery: Any = None
+
+    def _start(self, coro: Coroutine[Any, Any, None], scope: anyio.CancelScope) -> None:
+        del scope  # the nursery passes its own cancellation on to every task in it
+        self._nursery.start_soon(_as_is, coro, name=_TRIO_TASK_NAME)
+
+    async def keep(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+        async with sys.modules["trio"].open_nursery() as nursery:
+            self._nursery = nursery
+            task_status.started()
+            while not self._closed:
+                self._wakeup = anyio.Event()
+                await self._wakeup.wait()
+        self._nursery = None
+
+
+def _as_is(coro: Coroutine[Any, Any, None]) -> Coroutine[Any, Any, None]:
+    """What trio's ``start_soon`` calls: the coroutine, made beforehand (see `spawn`)."""
+    return coro
+
+
+async def open_proc_tasks(path: str, task_group: TaskGroup) -> ProcTasks:
+    """The proc tasks of the run at *path*, kept by a task in *task_group*."""
+    aio = sys.modules.get("asyncio")  # looked up: a running loop has imported it
+    try:
+        loop = None if aio is None else aio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    tasks = _TrioTasks(path) if loop is None else _AsyncioTasks(path, loop)
+    # Started, not spawned: the keeper must be in its ``try`` before any proc task exists
+    # (a task cancelled before its first step never runs its handlers).
+    await task_group.start(tasks.keep)
+    return tasks
