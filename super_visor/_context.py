@@ -91,6 +91,8 @@ class RunContext(Protocol):
         error: BaseException | None,
         *,
         cancelled: bool,
-    ) -> None:
-        """Record how a run of *slot* ended and carry out what follows (`after_end`)."""
+        here: bool = False,
+    ) -> Attempt | None:
+        """Record how a run of *slot* ended and carry out what follows (`after_end`); the
+        restart the calling task (*here*: the task it ran in) is to run itself, if any."""
         ...

@@ -233,8 +233,10 @@ class SupervisorRun:
         error: BaseException | None,
         *,
         cancelled: bool,
-    ) -> None:
-        """Record how a run ended (see `settle`), then carry out what follows."""
+        here: bool = False,
+    ) -> Attempt | None:
+        """Record how a run ended (see `settle`), then carry out what follows; a restart
+        the caller's task (*here*) is to run itself is returned (`Restarter.restart`)."""
         fatal = error is not None and _is_fatal(error)
         if fatal:
             error = clean_exit_or(error)
@@ -256,14 +258,15 @@ class SupervisorRun:
         wake(attempt)
         if end_is_reported(action):
             narrate_end(self.hub, slot.path, attempt.status, attempt.error, slot.restarts)
-        if action is not Action.NOTHING:
-            self._carry_out(action, slot, attempt)
-
-    def _carry_out(self, action: Action, slot: Slot, attempt: Attempt) -> None:
         if action is Action.RESTART:
             narrate_restart(self.hub, slot.path, attempt.status, attempt.error, slot.restarts)
-            self._restarter.queue(slot)
-        elif action is Action.FAIL_STARTUP:
+            return self._restarter.restart(slot, here=here)
+        if action is not Action.NOTHING:
+            self._carry_out(action, slot, attempt)
+        return None
+
+    def _carry_out(self, action: Action, slot: Slot, attempt: Attempt) -> None:
+        if action is Action.FAIL_STARTUP:
             self.request_stop(f"proc '{slot.path}' failed to start")
         elif action is Action.SHUT_DOWN:
             status = attempt.status.value if attempt.status is not None else "ended"

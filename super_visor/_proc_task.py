@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 
 from ._errors import StartupError, SupervisorError
+from ._events import EventKind
 from ._factory import ResourceScope, check_product
 from ._lifecycle import EndFacts, ProcState, classify
 from ._outcome import ProcStatus
@@ -33,7 +34,15 @@ if TYPE_CHECKING:
     from ._slot import Attempt, NestedRun, Slot
     from ._token import CancellationToken
 
-__all__ = ("ChainStart", "clean_exit_or", "open_nested_run", "run_proc_task", "settle")
+__all__ = (
+    "ChainStart",
+    "clean_exit_or",
+    "emit_ready",
+    "open_nested_run",
+    "ready_if_current",
+    "run_proc_task",
+    "settle",
+)
 
 
 class ChainStart(Protocol):
@@ -52,36 +61,68 @@ async def run_proc_task(
     chain: ChainStart | None,
     position: int,
 ) -> None:
-    """Run one start of the proc in *slot* inside its scope, and report how it ended to *ctx*.
+    """Run the proc in *slot* inside its attempt's scope and report how it ended to *ctx*;
+    run it again in this task when the run restarts it here (`Restarter.restart`).
 
     One coroutine, with the proc's own awaited directly in it: the task's frames are the
     proc's stack with one frame of ours on top, and each idle proc costs one coroutine.
     """
-    with attempt.scope:
-        try:
-            if chain is not None and not chain.enter(position):
-                return
-            result: object = None
-            error: BaseException | None = None
+    next_run: Attempt | None = attempt
+    again = False
+    while next_run is not None:
+        attempt, next_run = next_run, None
+        with attempt.scope:
             try:
-                slot.mark_begun(attempt)
+                if chain is not None and not chain.enter(position):
+                    return
+                chain = None
+                result: object = None
+                error: BaseException | None = None
                 try:
-                    if isinstance(proc, FunctionProc):
-                        result = await proc.fn(attempt.token)  # no frame of ours in between
-                    else:
-                        result = await _enter(ctx, slot, attempt, proc)
-                except Exception as exc:  # noqa: BLE001 (a proc's failure is its outcome)
-                    error = exc
-            except BaseException as exc:
-                if _ended_by_base_exception(ctx, slot, attempt, exc):
-                    raise
-                return
-            if attempt.injected is not None:  # it caught the cancel and returned: that stands
-                result, error = None, attempt.injected
-            ctx.proc_ended(slot, attempt, result, error, cancelled=False)
-        finally:
-            attempt.ended = True
-            wake(attempt)
+                    if again:
+                        await _begin_again(ctx, slot, attempt)
+                    slot.mark_begun(attempt)
+                    try:
+                        if isinstance(proc, FunctionProc):
+                            result = await proc.fn(attempt.token)  # no frame of ours between
+                        else:
+                            result = await _enter(ctx, slot, attempt, proc)
+                    except Exception as exc:  # noqa: BLE001 (a proc's failure is its outcome)
+                        error = exc
+                except BaseException as exc:
+                    if _ended_by_base_exception(ctx, slot, attempt, exc):
+                        raise
+                    return
+                if attempt.injected is not None:  # it caught the cancel and returned
+                    result, error = None, attempt.injected
+                next_run = ctx.proc_ended(slot, attempt, result, error, cancelled=False, here=True)
+            finally:
+                attempt.ended = True
+                wake(attempt)
+        again = True
+
+
+async def _begin_again(ctx: RunContext, slot: Slot, attempt: Attempt) -> None:
+    """Before a restart in this task: let the other tasks run (a crash loop must not starve
+    them), then say READY once the proc has begun and yielded, as a start in a new task does
+    (`emit_ready` after the supervisor's checkpoint)."""
+    await anyio.lowlevel.checkpoint()
+    if ctx.hub.wants(EventKind.READY):
+        ctx.proc_tasks.soon(ready_if_current, ctx, slot, attempt)
+
+
+def ready_if_current(ctx: RunContext, slot: Slot, attempt: Attempt) -> None:
+    """`emit_ready` for *attempt*, unless the proc has been started again since."""
+    if slot.attempt is attempt:
+        emit_ready(ctx, slot)
+
+
+def emit_ready(ctx: RunContext, slot: Slot) -> None:
+    """The READY event of a proc that is running (not one that already ended)."""
+    if slot.state is ProcState.RUNNING and ctx.hub.wants(EventKind.READY):
+        value = slot.ready_value
+        detail = "" if value is None else f"ready value {value!r}"
+        ctx.hub.emit(EventKind.READY, slot.path, restarts=slot.restarts, detail=detail)
 
 
 def _ended_by_base_exception(

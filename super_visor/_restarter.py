@@ -17,16 +17,16 @@ import anyio
 
 from ._errors import RestartLimitExceeded
 from ._events import DEBUG, EventKind, narrate_end, record_fields
-from ._lifecycle import ProcState
+from ._lifecycle import ProcState, RunPhase
 from ._restart import IntensityWindow, Restart, restart_group
 from ._shutdown import stop_slot
-from ._startup import start_group
+from ._startup import restart_in_place, start_group
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from ._context import RunContext
-    from ._slot import Slot
+    from ._slot import Attempt, Slot
 
 __all__ = ("Restarter",)
 
@@ -35,13 +35,16 @@ __all__ = ("Restarter",)
 class Restarter:
     """The queue of procs waiting to be restarted, and the loop that restarts them."""
 
-    __slots__ = ("_ctx", "_intensity", "_pending", "_wakeup", "limit")
+    __slots__ = ("_busy", "_ctx", "_intensity", "_pending", "_wakeup", "limit")
 
     def __init__(self, ctx: RunContext) -> None:
         self._ctx = ctx
         self._pending: deque[Slot] = deque()
         self._intensity = IntensityWindow(ctx.config.max_restarts, ctx.config.within)
         self._wakeup = anyio.Event()
+        #: The supervisor's task is restarting a group (`_restart` awaits), short of the
+        #: last step of a restart of one proc: waiting for it to begin (see `_start_again`).
+        self._busy = False
         #: Set when the supervisor gave up (its intensity was exceeded).
         self.limit: RestartLimitExceeded | None = None
 
@@ -49,6 +52,42 @@ class Restarter:
     def idle(self) -> bool:
         """Whether no proc waits to be restarted."""
         return not self._pending
+
+    def restart(self, slot: Slot, *, here: bool) -> Attempt | None:
+        """*slot* ended and its policy wants it back.
+
+        When *here* (the caller is the task the proc ran in) and restarting it alone, right
+        now, is all `_restart` would do, it is done at once: the intensity is counted, and
+        the new start is returned for that task to run. No task is spawned and the
+        supervisor is not woken, so a crash loop costs little more than a ``while`` loop.
+        Otherwise it is queued for the supervisor's task; None.
+        """
+        if not (here and self._same_in_place(slot)):
+            self.queue(slot)
+            return None
+        slot.move(ProcState.RESTARTING)
+        if not self._intensity.add(self._ctx.clock.now()):
+            self._give_up(slot)
+            return None
+        self._say_restarting([slot])
+        return restart_in_place(self._ctx, slot)
+
+    def _same_in_place(self, slot: Slot) -> bool:
+        """Whether restarting *slot* now, in its own task, is what `supervise` would do:
+        start-up is over and no stop was asked, no other restart is queued or under way,
+        its group is itself, it has no backoff, it starts without a gate or a factory, and
+        no operator holds it back."""
+        spec = slot.spec
+        return (
+            not self._pending
+            and not self._busy
+            and spec.backoff is None
+            and spec.wait_ready is False
+            and spec.factory is None
+            and self._ctx.phase is RunPhase.RUNNING
+            and len(self._group(slot)) == 1
+            and self._ctx.operator.may_restart(slot)
+        )
 
     def queue(self, slot: Slot) -> None:
         """*slot* ended and its policy wants it back: RESTARTING until its turn."""
@@ -69,7 +108,11 @@ class Restarter:
         """Between start-up and shutdown: carry out restarts, one at a time, in order."""
         while not self._ctx.stopping:
             if self._pending:
-                await self._restart(self._pending.popleft())
+                self._busy = True
+                try:
+                    await self._restart(self._pending.popleft())
+                finally:
+                    self._busy = False
                 continue
             self._wakeup = anyio.Event()
             await self._wakeup.wait()
@@ -134,16 +177,22 @@ class Restarter:
         for slot in comeback:
             self.discard(slot)
             slot.prepare_restart()
-        if ctx.hub.logger.isEnabledFor(DEBUG):
-            names = ", ".join(s.path for s in comeback)
-            extra = record_fields(ctx.path, EventKind.RESTARTING)
-            ctx.hub.logger.debug("%s: restarting %s", ctx.path, names, extra=extra)
+        self._say_restarting(comeback)
+        if len(comeback) == 1:  # all that is left is its start: a crash of it may be
+            self._busy = False  # restarted in place from here on, as after this restart
         await start_group(ctx, comeback)
         for slot in comeback:
             attempt = slot.attempt
             failed_gate = attempt is not None and attempt.startup_error is not None
             if ctx.is_dynamic(slot) and failed_gate and slot.live:
                 await stop_slot(ctx, slot, "failed to become ready after a restart")
+
+    def _say_restarting(self, comeback: Sequence[Slot]) -> None:
+        ctx = self._ctx
+        if ctx.hub.logger.isEnabledFor(DEBUG):
+            names = ", ".join(s.path for s in comeback)
+            extra = record_fields(ctx.path, EventKind.RESTARTING)
+            ctx.hub.logger.debug("%s: restarting %s", ctx.path, names, extra=extra)
 
     async def _backoff(self, trigger: Slot) -> None:
         """Wait the trigger's backoff delay; a stop request ends the wait at once."""

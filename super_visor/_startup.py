@@ -22,7 +22,7 @@ from ._errors import StartupError
 from ._events import EventKind
 from ._factory import ResourceScope, call_factory
 from ._lifecycle import ProcState
-from ._proc_task import run_proc_task
+from ._proc_task import emit_ready, ready_if_current, run_proc_task
 from ._slot import Attempt, waiter_of
 from ._token import CancellationToken
 from ._validate import is_seconds
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ._proc import SupportsRunProc
     from ._slot import Slot
 
-__all__ = ("start_group", "start_slot")
+__all__ = ("restart_in_place", "start_group", "start_slot")
 
 
 async def start_group(ctx: RunContext, slots: Sequence[Slot]) -> None:
@@ -71,7 +71,7 @@ async def start_slot(ctx: RunContext, slot: Slot, *, by_operator: bool = False) 
         await anyio.lowlevel.checkpoint()
         if not attempt.began:
             await _wait_on(attempt)
-        emit_ready(ctx, slot)
+        ready_if_current(ctx, slot, attempt)  # it may have been restarted in place since
         return
     await _wait_for_gate(ctx, slot, attempt)
 
@@ -88,14 +88,6 @@ async def _wait_for_gate(ctx: RunContext, slot: Slot, attempt: Attempt) -> None:
             ctx.request_stop(f"proc '{slot.path}' {problem}")
     else:
         emit_ready(ctx, slot)
-
-
-def emit_ready(ctx: RunContext, slot: Slot) -> None:
-    """The READY event of a proc that is running (not one that already ended)."""
-    if slot.state is ProcState.RUNNING and ctx.hub.wants(EventKind.READY):
-        value = slot.ready_value
-        detail = "" if value is None else f"ready value {value!r}"
-        ctx.hub.emit(EventKind.READY, slot.path, restarts=slot.restarts, detail=detail)
 
 
 @final
@@ -142,6 +134,21 @@ class _Chain:
         assert attempt is not None, "spawned with its attempt"
         _count_started(ctx, slot, attempt)
         return True
+
+
+def restart_in_place(ctx: RunContext, slot: Slot) -> Attempt:
+    """A new start of *slot* for the task its last run ended in (`Restarter.restart`),
+    counted as started now; that task enters it after a checkpoint."""
+    last = slot.attempt
+    assert last is not None, f"{slot.path}: restarted after a run"
+    proc = slot.spec.proc
+    assert proc is not None, "a proc restarted in place never comes from a factory"
+    slot.prepare_restart()
+    attempt = _new_attempt(ctx, slot, proc)
+    attempt.coro = last.coro
+    ctx.proc_tasks.rescope(attempt.scope)
+    _count_started(ctx, slot, attempt)
+    return attempt
 
 
 def _new_attempt(ctx: RunContext, slot: Slot, proc: SupportsRunProc | ResourceScope) -> Attempt:

@@ -65,6 +65,13 @@ class ProcTasks:
         self._start(coro, scope)
         return coro
 
+    def rescope(self, scope: anyio.CancelScope) -> None:
+        """The calling proc task runs under *scope* from now on (a restart in place)."""
+
+    def soon(self, fn: Callable[[*Ts], object], *args: *Ts) -> None:
+        """Call ``fn(*args)`` once the calling task has yielded (from the event loop)."""
+        raise NotImplementedError
+
     def close(self) -> None:
         """No task will be spawned any more: the keeper returns once the last one ended."""
         self._closed = True
@@ -100,6 +107,14 @@ class _AsyncioTasks(ProcTasks):
         task = self._loop.create_task(coro)
         self._live[task] = scope
         task.add_done_callback(self._on_done)
+
+    def rescope(self, scope: anyio.CancelScope) -> None:
+        task = sys.modules["asyncio"].current_task()
+        if task in self._live:
+            self._live[task] = scope
+
+    def soon(self, fn: Callable[[*Ts], object], *args: *Ts) -> None:
+        self._loop.call_soon(fn, *args)
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         del self._live[task]
@@ -144,6 +159,10 @@ class _TrioTasks(ProcTasks):
     def _start(self, coro: Coroutine[Any, Any, None], scope: anyio.CancelScope) -> None:
         del scope  # the nursery passes its own cancellation on to every task in it
         self._nursery.start_soon(_as_is, coro, name=_TRIO_TASK_NAME)
+
+    def soon(self, fn: Callable[[*Ts], object], *args: *Ts) -> None:
+        trio = sys.modules["trio"]
+        trio.lowlevel.current_trio_token().run_sync_soon(fn, *args)
 
     async def keep(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
         async with sys.modules["trio"].open_nursery() as nursery:
