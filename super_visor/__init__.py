@@ -1,14 +1,16 @@
 """super_visor: start, supervise and stop the long-running parts of an async application.
 
 Layering (imports point one way; docs/explanation/engine.md draws it): pure logic
-(``_errors``, ``_token``, ``_proc``, ``_spec``, ``_lifecycle``, ``_restart``, ``_outcome``,
-``_eventlog``) <-
+(``_errors``, ``_token``, ``_proc``, ``_spec``, ``_lifecycle``, ``_restart``, ``_backoff``,
+``_outcome``, ``_eventlog``) <-
 ``_slot``/``_events``/``_validate`` <- the run's parts (``_startup``, ``_shutdown``,
 ``_restarter``, ``_dynamic``, ``_proc_task``) <- ``_engine`` <- ``_signals``/``_handle`` <-
 ``_supervisor`` <- ``_builder``/``_config`` <- ``_run`` <- ``_cli``; ``_console`` (the only
-user of rich) is imported by ``_run`` only when the live console is shown. This module only
-re-exports; importing it has no side effects (configuration is read by ``run()``, never at
-import).
+user of rich) is imported by ``_run`` only when the live console is shown. ``_supervisor``
+imports ``_engine`` only when it opens a run, and ``_builder`` its rules only when it builds,
+so ``import super_visor`` loads only the top of this picture (tests/test_public_api.py pins
+which modules it leaves out). This module only re-exports; importing it has no side effects
+(configuration is read by ``run()``, never at import).
 """
 
 from __future__ import annotations
@@ -21,25 +23,25 @@ from ._errors import ConfigError as ConfigError
 from ._errors import RestartLimitExceeded as RestartLimitExceeded
 from ._errors import StartupError as StartupError
 from ._errors import SupervisorError as SupervisorError
-from ._events import Event as Event
-from ._events import EventKind as EventKind
-from ._events import EventStream as EventStream
-from ._outcome import ProcOutcome as ProcOutcome
-from ._outcome import ProcStatus as ProcStatus
-from ._outcome import SupervisorReport as SupervisorReport
+from ._handle import RunHandle as RunHandle
 from ._proc import ManagedProc as ManagedProc
 from ._proc import SupportsRunProc as SupportsRunProc
-from ._restart import Backoff as Backoff
 from ._restart import Restart as Restart
 from ._restart import Strategy as Strategy
 from ._run import run as run
-from ._supervisor import RunHandle as RunHandle
 from ._supervisor import Supervisor as Supervisor
 from ._token import CancellationToken as CancellationToken
 
 if _TYPE_CHECKING:
+    from ._backoff import Backoff as Backoff
     from ._config import Setting as Setting
     from ._config import Settings as Settings
+    from ._events import Event as Event
+    from ._events import EventKind as EventKind
+    from ._events import EventStream as EventStream
+    from ._outcome import ProcOutcome as ProcOutcome
+    from ._outcome import ProcStatus as ProcStatus
+    from ._outcome import SupervisorReport as SupervisorReport
     from ._status import ProcSnapshot as ProcSnapshot
     from ._status import RunState as RunState
     from ._status import TreeStatus as TreeStatus
@@ -76,10 +78,18 @@ __all__ = (
 )
 
 #: Exported on first use, so ``import super_visor`` stays cheap: the environment and .env
-#: machinery (only run() and the CLI need it) and the status snapshot's classes.
+#: machinery (only run() and the CLI need it), `Backoff` (with it the dataclass machinery),
+#: and the classes of what only a run makes: events, outcomes and reports, status snapshots.
 _LAZY = {
+    "Backoff": "._backoff",
+    "Event": "._events",
+    "EventKind": "._events",
+    "EventStream": "._events",
     "Setting": "._config",
     "Settings": "._config",
+    "ProcOutcome": "._outcome",
+    "ProcStatus": "._outcome",
+    "SupervisorReport": "._outcome",
     "ProcSnapshot": "._status",
     "RunState": "._status",
     "TreeStatus": "._status",

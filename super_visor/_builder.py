@@ -17,17 +17,17 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar, final
 
 from ._errors import ConfigError
 from ._proc import FunctionProc
-from ._restart import Backoff, Restart, Strategy
-from ._spec import given_options
+from ._restart import Strategy
 from ._supervisor import Supervisor
-from ._validate import check_callback, check_factory, check_name, check_proc, valid
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Generator
 
+    from ._backoff import Backoff
     from ._events import Event
     from ._precedence import Defaults
     from ._proc import SupportsRunProc
+    from ._restart import Restart
     from ._spec import ProcSpec
 
 __all__ = ("SupervisorBuilder",)
@@ -118,6 +118,8 @@ class SupervisorBuilder:
         *ready_timeout* is only given to a proc that gates start-up (where it applies).
         *abandon_after* overrides the builder's default for this proc.
         """
+        from ._spec import given_options  # lazy, like every part of build(): cheap import
+
         options = given_options(
             name, grace, wait_ready, ready_timeout, restart, significant, backoff, abandon_after
         )
@@ -143,6 +145,8 @@ class SupervisorBuilder:
         survive a restart. The product is checked at each start; a bad one is a
         `StartupError` then, since it cannot be known earlier.
         """
+        from ._spec import given_options  # lazy, as in add_proc
+
         options = given_options(
             name, grace, wait_ready, ready_timeout, restart, significant, backoff, abandon_after
         )
@@ -156,6 +160,8 @@ class SupervisorBuilder:
         a list, update a metric); for slow work use ``handle.events()``. An exception it
         raises is logged with its traceback and never breaks the tree.
         """
+        from ._validate import check_callback, valid  # lazy, as in add_proc
+
         valid(self.name, check_callback(callback, "on_event"))
         self._callbacks.append(callback)
         return self
@@ -223,9 +229,11 @@ class _Validator:
             built = None
 
     def _build(self, builder: SupervisorBuilder, path: str) -> _Building[Supervisor]:
+        from ._precedence import supervisor_config
+        from ._validate import check_name, valid
+
         where = path or "<root>"
         valid(where, check_name("the supervisor name", builder.name, "SupervisorBuilder('app')"))
-        from ._precedence import supervisor_config
 
         defaults = builder._defaults
         config = supervisor_config(path, defaults)
@@ -253,6 +261,9 @@ class _Validator:
     def _spec(self, path: str, entry: _Entry, defaults: Defaults) -> _Building[ProcSpec]:
         if entry.factory is not None:
             return _factory_spec(path, entry, defaults)
+        from ._precedence import Picks, resolve_spec
+        from ._validate import check_name, valid
+
         options = entry.options
         proc = yield from self._proc(path, entry.proc, options.get("name"))
         given = options.get("name", getattr(proc, "name", None))
@@ -260,13 +271,13 @@ class _Validator:
         name = valid(where, check_name("the proc name", given, "add_proc(proc, name='web')"))
         if not isinstance(entry.proc, SupervisorBuilder):  # its build remembered its procs
             self._remember(f"{path}/{name}", entry.proc, proc)
-        from ._precedence import Picks, resolve_spec
-
         picks = Picks(f"{path}/{name}", _own_settings(entry.proc), options)
         return resolve_spec(picks, name, proc, None, defaults)
 
     def _proc(self, path: str, obj: object, name: object) -> _Building[SupportsRunProc]:
         if not isinstance(obj, SupervisorBuilder):
+            from ._validate import check_proc, valid
+
             given = name if isinstance(name, str) else None
             return valid(f"{path}/{_label(obj, name)}", check_proc(obj, given))
         if id(obj) in self._building:
@@ -332,11 +343,12 @@ class _Validator:
 
 
 def _factory_spec(path: str, entry: _Entry, defaults: Defaults) -> ProcSpec:
+    from ._precedence import Picks, resolve_spec
+    from ._validate import check_factory, check_name, valid
+
     example = "add_factory('worker', make_worker)"
     name = valid(path, check_name("the factory name", entry.options.get("name"), example))
     factory = valid(f"{path}/{name}", check_factory(entry.factory))
-    from ._precedence import Picks, resolve_spec
-
     picks = Picks(f"{path}/{name}", None, entry.options)
     return resolve_spec(picks, name, None, factory, defaults)
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._lifecycle import RunPhase
-from ._spec import given_options
-
 if TYPE_CHECKING:
+    from ._backoff import Backoff
     from ._operator import Operator
     from ._outcome import ProcOutcome
-    from ._restart import Backoff, Restart
+    from ._restart import Restart
     from ._slot import Slot
     from ._status import TreeStatus
 
@@ -62,6 +60,8 @@ class SupervisorControls:
         Raises:
             KeyError: no proc has this path.
         """
+        from ._lifecycle import RunPhase  # loaded with the engine: free here, not at import
+
         slot = self._slot_at(path)
         return slot.live and self._operator.ctx.phase is not RunPhase.STOPPED
 
@@ -171,6 +171,8 @@ class SupervisorControls:
             KeyError: *under* names no running nested supervisor.
         """
         operator = self._operator if under is None else self._supervisor_at(under)
+        from ._spec import given_options  # loaded by the build: free here, not at import
+
         options = given_options(
             name, grace, wait_ready, ready_timeout, restart, significant, backoff, abandon_after
         )

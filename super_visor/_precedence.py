@@ -15,8 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, final
 
+from ._backoff import Backoff
 from ._errors import ConfigError
-from ._restart import Backoff, Restart, Strategy
+from ._restart import Restart, Strategy
 from ._spec import ProcSpec, SupervisorConfig
 from ._supervisor import Supervisor
 from ._validate import check_backoff, check_count, check_seconds, check_type, valid

@@ -1,7 +1,8 @@
-"""Restart policies, strategies, backoff and the intensity window (API.md section 6).
+"""Restart policies, strategies and the intensity window (API.md section 6).
 
 Pure logic: nothing here awaits or reads a clock of its own. Callers pass the time in, so the
-intensity window and the backoff are tested without waiting.
+intensity window is tested without waiting. `Backoff` has its own module (``_backoff``), so
+that ``import super_visor`` does not load it.
 """
 
 from __future__ import annotations
@@ -9,16 +10,14 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar, final
 
 if TYPE_CHECKING:
-    import random
     from collections.abc import Sequence
 
 T = TypeVar("T")
 
-__all__ = ("Backoff", "IntensityWindow", "Restart", "Strategy", "restart_group")
+__all__ = ("IntensityWindow", "Restart", "Strategy", "restart_group")
 
 
 class Restart(enum.Enum):
@@ -53,41 +52,6 @@ class Strategy(enum.Enum):
     ONE_FOR_ALL = "one_for_all"
     #: The proc that ended and every proc declared after it.
     REST_FOR_ONE = "rest_for_one"
-
-
-@final
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Backoff:
-    """Exponential delay before a restart: ``initial * factor**n``, capped at ``maximum``.
-
-    *jitter* is the fraction of the delay drawn at random (0.1 = up to 10% shorter), so procs
-    that crashed together do not restart in lock-step. The attempt counter resets once the
-    proc has run for ``maximum`` seconds without ending (documented in the restarts guide):
-    a proc that was stable for the longest delay we would ever wait is considered healthy.
-
-    .. versionadded:: 0.1
-    """
-
-    initial: float = 0.1
-    maximum: float = 10.0
-    factor: float = 2.0
-    jitter: float = 0.1
-
-    def delay(self, attempt: int, rng: random.Random | None = None) -> float:
-        """Seconds to wait before restart number *attempt* (0 for the first restart)."""
-        try:
-            base = min(self.maximum, self.initial * self.factor**attempt)
-        except OverflowError:  # a long crash loop: the cap has long been reached
-            base = self.maximum
-        if self.jitter <= 0:
-            return base
-        if rng is None:
-            import random  # lazy: jitter is rare, and the import stays cheap
-
-            draw = random.random()
-        else:
-            draw = rng.random()
-        return base * (1.0 - self.jitter * draw)
 
 
 @final

@@ -29,8 +29,6 @@ import anyio
 
 from ._builder import SupervisorBuilder
 from ._errors import ConfigError, SupervisorError
-from ._outcome import SupervisorReport, describe_error
-from ._slot import ONLY_ABANDONED_LEFT
 from ._supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -40,6 +38,7 @@ if TYPE_CHECKING:
     from ._config import ConsoleMode, Settings
     from ._console import LiveConsole
     from ._logformat import LogFormat
+    from ._outcome import SupervisorReport
 
 __all__ = (
     "EXIT_CONFIG_ERROR",
@@ -259,6 +258,8 @@ def _run_loop(
 def _exit_when_only_abandoned_left(live: LiveConsole | None) -> Iterator[None]:
     """While the loop runs: once only abandoned procs are left (their tasks cannot be
     waited for, API.md section 8), print the report and end the process with its code."""
+    from ._slot import ONLY_ABANDONED_LEFT  # lazy: part of the engine, which the run loads
+
     token = ONLY_ABANDONED_LEFT.set(functools.partial(_print_and_exit, live))
     try:
         yield
@@ -284,6 +285,8 @@ def _ended_by(exc: BaseException) -> tuple[SupervisorReport | None, int] | None:
     The report is the one the engine attached to the proc's exception; without one (a
     Ctrl-C before our handlers were in place) a single line says what ended the run.
     """
+    from ._outcome import SupervisorReport, describe_error  # loaded by the run: free here
+
     nodes = list(_walk(exc))
     cause = next((e for e in nodes if not isinstance(e, Exception | BaseExceptionGroup)), None)
     if cause is None:

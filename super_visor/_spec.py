@@ -10,9 +10,10 @@ from ._clock import SYSTEM_CLOCK
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from ._backoff import Backoff
     from ._clock import Clock
     from ._proc import SupportsRunProc
-    from ._restart import Backoff, Restart, Strategy
+    from ._restart import Restart, Strategy
     from ._supervisor import Supervisor
 
 __all__ = ("ProcSpec", "SupervisorConfig", "given_options")

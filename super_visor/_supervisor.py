@@ -11,25 +11,20 @@ import contextlib
 import functools
 from typing import TYPE_CHECKING, NamedTuple, final
 
-from ._engine import SupervisorRun
-from ._events import EventHub
-from ._handle import RunHandle, run_in_background
-from ._slot import ONLY_ABANDONED_LEFT
-from ._token import CancellationToken
-from ._validate import check_callback, valid
-
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
 
     from ._clock import Clock
-    from ._events import Event
-    from ._handle import ChildSpecFactory
+    from ._engine import SupervisorRun
+    from ._events import Event, EventHub
+    from ._handle import ChildSpecFactory, RunHandle
     from ._outcome import SupervisorReport
     from ._restart import Strategy
     from ._spec import ProcSpec, SupervisorConfig
+    from ._token import CancellationToken
 
 
-__all__ = ("RunHandle", "Supervisor", "TreeEntry")
+__all__ = ("Supervisor", "TreeEntry")
 
 
 class TreeEntry(NamedTuple):
@@ -155,6 +150,8 @@ class Supervisor:
 
         .. versionadded:: 0.1
         """
+        from ._validate import check_callback, valid  # lazy, as in SupervisorBuilder
+
         for callback in callbacks:
             valid(self.name, check_callback(callback, "with_callbacks"))
         return self._replace(callbacks=(*self._callbacks, *callbacks))
@@ -170,7 +167,14 @@ class Supervisor:
         parent_hub: EventHub | None = None,
         clock: Clock | None = None,
     ) -> SupervisorRun:
-        """A fresh run of this tree; a nested one shares its parent's hub and clock."""
+        """A fresh run of this tree; a nested one shares its parent's hub and clock.
+
+        The engine is imported here, on the first run, not with this module: building a
+        tree needs none of it, and it is most of what ``import super_visor`` would cost.
+        """
+        from ._engine import SupervisorRun
+        from ._events import EventHub
+
         if parent_hub is None:
             hub = EventHub(self._callbacks)
         else:
@@ -226,6 +230,8 @@ class Supervisor:
         stops the tree without a failure; the block is then entered with
         ``handle.stopped`` already True.
         """
+        from ._handle import run_in_background  # lazy, as in _open_run
+
         run = self._begin()
         try:
             async with run_in_background(run, handle_signals=handle_signals) as handle:
@@ -240,6 +246,9 @@ class Supervisor:
                 "a time (build another with SupervisorBuilder.build() to run two)"
             )
             raise RuntimeError(msg)
+        from ._slot import ONLY_ABANDONED_LEFT
+        from ._token import CancellationToken
+
         self._active = True
         run = self._open_run(CancellationToken(), self.name)
         run.leftovers.on_only_left = ONLY_ABANDONED_LEFT.get()  # set by run() only

@@ -30,8 +30,8 @@ from ._proc import FunctionProc, function_name, is_async_callable
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from ._backoff import Backoff
     from ._proc import SupportsRunProc
-    from ._restart import Backoff
 
 __all__ = (
     "Problem",

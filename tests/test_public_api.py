@@ -119,3 +119,66 @@ def test_import_installs_no_signal_handlers_and_configures_no_logging() -> None:
     )
 
     assert result.returncode == 0, result.stderr
+
+
+#: Our modules that only a run needs (the engine and what only it imports) or only a build
+#: (specs, validation, precedence): ``import super_visor`` must load none of them.
+RUN_TIME_MODULES = (
+    "_backoff",
+    "_diagnostics",
+    "_dynamic",
+    "_engine",
+    "_eventlog",
+    "_events",
+    "_factory",
+    "_lifecycle",
+    "_operator",
+    "_outcome",
+    "_precedence",
+    "_proc_task",
+    "_restarter",
+    "_shutdown",
+    "_slot",
+    "_spec",
+    "_startup",
+    "_status",
+    "_tasks",
+    "_validate",
+)
+
+
+def _run_fresh(code: str) -> None:
+    """Run *code* in a fresh interpreter, where no earlier test has imported anything."""
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_import_loads_no_run_time_module() -> None:
+    _run_fresh(
+        "import sys, super_visor\n"
+        f"names = [f'super_visor.{{m}}' for m in {RUN_TIME_MODULES!r}]\n"
+        "loaded = [name for name in names if name in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+
+
+def test_a_build_loads_no_part_of_the_engine() -> None:
+    _run_fresh(
+        "import sys, super_visor\n"
+        "async def web(token): await token.wait()\n"
+        "super_visor.SupervisorBuilder('app').add_proc(web).build()\n"
+        "loaded = [m for m in ('super_visor._engine', 'super_visor._slot') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+    )
+
+
+def test_every_exported_name_imports_in_a_fresh_interpreter() -> None:
+    # In this process earlier tests have loaded everything; a lazy export must also
+    # resolve when it is the first use of its module.
+    for name in super_visor.__all__:
+        _run_fresh(
+            f"from super_visor import {name}\n"
+            f"assert {name}.__module__ == 'super_visor', {name}.__module__\n"
+        )
