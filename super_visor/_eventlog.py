@@ -1,4 +1,4 @@
-"""From events to log records: the ``sv_*`` fields, the per-proc loggers, traceback rationing.
+"""From events to log records: the ``sv_*`` fields, the per-proc loggers, restart-line rationing.
 
 `EventHub` (``_events``) decides *whether* an event is logged and at which level; this module
 says *how* a record about a proc looks, so the adapters' own records (`record_fields`) and the
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "LOGGER_DEPTH",
-    "TracebackBudget",
+    "RestartLineBudget",
     "get_logger",
     "log_fields",
     "log_record",
@@ -134,10 +134,14 @@ def own_traceback(error: BaseException | None) -> bool:
 
 
 @final
-class TracebackBudget:
-    """At most one traceback per proc path per second; counts the ones left out.
+class RestartLineBudget:
+    """At most one RESTARTING log line per proc path per second; counts the ones left out.
 
-    Time is ``time.monotonic()``: it rations log output, not the supervisor's behaviour.
+    A crash loop restarts a proc thousands of times a second: a line (and a traceback) for
+    each would flood the log and cost more than the restart itself. Every restart is still
+    an event for callbacks and ``events()`` readers; the log shows the first, then one a
+    second, each saying how many were left out since the last. Time is ``time.monotonic()``:
+    it rations log output, not the supervisor's behaviour.
     """
 
     __slots__ = ("_left_out", "_shown_at")
@@ -146,11 +150,19 @@ class TracebackBudget:
         self._shown_at: dict[str, float] = {}
         self._left_out: dict[str, int] = {}
 
-    def take(self, path: str, *, final: bool) -> tuple[bool, int]:
-        """(show this traceback?, how many were left out before it); *final* always shows."""
-        now = time.monotonic()
-        if not final and now - self._shown_at.get(path, -math.inf) < 1.0:
-            self._left_out[path] = self._left_out.get(path, 0) + 1
-            return False, 0
-        self._shown_at[path] = now
-        return True, self._left_out.pop(path, 0)
+    def due(self, path: str) -> bool:
+        """Whether the next RESTARTING line of *path* is logged (none in the last second)."""
+        return time.monotonic() - self._shown_at.get(path, -math.inf) >= 1.0
+
+    def leave_out(self, path: str) -> None:
+        """One RESTARTING line of *path* is not logged: count it."""
+        self._left_out[path] = self._left_out.get(path, 0) + 1
+
+    def log_restart(self, path: str) -> int:
+        """A RESTARTING line of *path* is logged now; how many were left out before it."""
+        self._shown_at[path] = time.monotonic()
+        return self._left_out.pop(path, 0)
+
+    def left_out(self, path: str) -> int:
+        """How many RESTARTING lines of *path* were left out since its last one (reset)."""
+        return self._left_out.pop(path, 0) if self._left_out else 0

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from ._eventlog import (
-    TracebackBudget,
+    RestartLineBudget,
     get_logger,
     log_fields,
     log_record,
@@ -215,7 +215,7 @@ class EventStream:
 class EventHub:
     """Delivers the events of one tree: callbacks, streams and logging."""
 
-    __slots__ = ("_callbacks", "_proc_loggers", "_streams", "_tracebacks", "logger")
+    __slots__ = ("_callbacks", "_proc_loggers", "_restart_lines", "_streams", "logger")
 
     def __init__(self, callbacks: Sequence[Callable[[Event], object]] = ()) -> None:
         self._callbacks = tuple(callbacks)
@@ -225,8 +225,8 @@ class EventHub:
         # Child loggers by proc path: logging.getLogger takes a module lock on every call,
         # and a restart storm logs one line per restart.
         self._proc_loggers: dict[str, logging.Logger] = {}
-        #: Shared by the hubs of one tree: the traceback limit is per proc, not per hub.
-        self._tracebacks = TracebackBudget()
+        #: Shared by the hubs of one tree: the restart-line limit is per proc, not per hub.
+        self._restart_lines = RestartLineBudget()
 
     def with_callbacks(self, callbacks: Sequence[Callable[[Event], object]]) -> EventHub:
         """A hub for a nested supervisor: the parent's subscribers plus its own callbacks."""
@@ -235,7 +235,7 @@ class EventHub:
         hub = EventHub((*self._callbacks, *callbacks))
         hub._streams = self._streams
         hub._proc_loggers = self._proc_loggers  # one set: a stream opened at the root sees it all
-        hub._tracebacks = self._tracebacks
+        hub._restart_lines = self._restart_lines
         return hub
 
     def open_stream(self, buffer: int) -> EventStream:
@@ -297,30 +297,50 @@ class EventHub:
     def _log(self, event: Event) -> None:
         """Log *event* to ``super_visor.<path with dots>`` (a child logger per proc path).
 
-        A crash is logged with its traceback: always for a final failure, and for a restart at
-        most once per proc per second (`TracebackBudget`), so a crash loop cannot flood the log;
-        the tracebacks left out are counted in that proc's next record with one.
+        A crash is logged with its traceback. In a restart storm at most one RESTARTING
+        line per proc per second is logged (`RestartLineBudget`); the ones left out are
+        counted in that proc's next RESTARTING line, or in the line of its final end.
         """
         level = event.level
         if not self.logger.isEnabledFor(level):
             return
-        proc_logger = self._proc_loggers.get(event.path)
+        kind, path = event.kind, event.path
+        if kind is EventKind.RESTARTING:
+            if not self._restart_lines.due(path):
+                self._restart_lines.leave_out(path)
+                return
+            left_out = self._restart_lines.log_restart(path)
+        else:
+            left_out = self._restart_lines.left_out(path) if kind in _ENDS else 0
+        proc_logger = self._proc_loggers.get(path)
         if proc_logger is None:
-            proc_logger = self._proc_loggers[event.path] = get_logger(logger_name(event.path))
-        message = event.kind.value.replace("_", " ")
-        if event.detail:
-            message = f"{message}: {event.detail}"
-        if event.restarts:
-            message = f"{message} (restarts: {event.restarts})"
-        exc_info = None
-        if level >= ERROR and own_traceback(event.error):
-            final = event.kind is not EventKind.RESTARTING
-            shown, left_out = self._tracebacks.take(event.path, final=final)
-            if shown:
-                exc_info = event.error
-                if left_out:
-                    message = f"{message} ({left_out} earlier tracebacks of it not shown)"
-        log_record(proc_logger, level, event, message, exc_info)
+            proc_logger = self._proc_loggers[path] = get_logger(logger_name(path))
+        log_record(proc_logger, level, event, _message(event, left_out), _traceback_of(event))
+
+    def restart_goes_unheard(self, path: str) -> bool:
+        """Whether a RESTARTING event of *path* would reach nobody now: no callback or
+        stream, and its log line is not due (then it is counted as left out here)."""
+        if self._callbacks or self._streams or self._restart_lines.due(path):
+            return False
+        self._restart_lines.leave_out(path)
+        return True
+
+
+def _message(event: Event, left_out: int) -> str:
+    message = event.kind.value.replace("_", " ")
+    if event.detail:
+        message = f"{message}: {event.detail}"
+    if event.restarts:
+        message = f"{message} (restarts: {event.restarts})"
+    if left_out:
+        message = f"{message} ({left_out} earlier restarts of it not logged)"
+    return message
+
+
+def _traceback_of(event: Event) -> BaseException | None:
+    """The error whose traceback the record carries: a crash's, at ERROR and above."""
+    error = event.error
+    return error if event.level >= ERROR and own_traceback(error) else None
 
 
 def event_level(kind: EventKind, error: BaseException | None) -> int:
@@ -337,6 +357,8 @@ _END_EVENTS = {
     ProcStatus.FAILED: EventKind.FAILED,
     ProcStatus.FORCED: EventKind.FORCED,
 }
+#: The events that end a proc's run for good: they say how many restart lines were left out.
+_ENDS = frozenset({*_END_EVENTS.values(), EventKind.ABANDONED})
 
 
 def narrate_end(
@@ -364,13 +386,15 @@ def narrate_restart(
 ) -> None:
     """The RESTARTING event of a proc that ended and will be started again.
 
-    After a crash it is logged at ERROR, with the traceback at most once per proc per second
-    (see `EventHub._log`); the errors are also kept in the outcome's history for the report.
+    Every restart is an event for callbacks and ``events()`` readers. The log gets at most
+    one RESTARTING line per proc per second, at ERROR with the traceback after a crash (see
+    `EventHub._log`); the errors are also kept in the outcome's history for the report.
     """
-    failed = status is ProcStatus.FAILED
-    if hub.wants(EventKind.RESTARTING, event_level(EventKind.RESTARTING, error)):
-        what = f"failed ({_safe_repr(error)})" if failed else "completed"
-        hub.emit(EventKind.RESTARTING, path, error=error, restarts=restarts, detail=what)
+    level = event_level(EventKind.RESTARTING, error)
+    if not hub.wants(EventKind.RESTARTING, level) or hub.restart_goes_unheard(path):
+        return  # built for nobody: not even its repr() is made
+    what = f"failed ({_safe_repr(error)})" if status is ProcStatus.FAILED else "completed"
+    hub.emit(EventKind.RESTARTING, path, error=error, restarts=restarts, detail=what)
 
 
 def _safe_repr(error: BaseException | None) -> str:

@@ -106,7 +106,7 @@ async def _begin_again(ctx: RunContext, slot: Slot, attempt: Attempt) -> None:
     """Before a restart in this task: let the other tasks run (a crash loop must not starve
     them), then say READY once the proc has begun and yielded, as a start in a new task does
     (`emit_ready` after the supervisor's checkpoint)."""
-    await anyio.lowlevel.checkpoint()
+    await ctx.proc_tasks.checkpoint()
     if ctx.hub.wants(EventKind.READY):
         ctx.proc_tasks.soon(ready_if_current, ctx, slot, attempt)
 

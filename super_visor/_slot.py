@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ._operator import Operator
     from ._outcome import SupervisorReport
     from ._spec import ProcSpec
+    from ._tasks import ForceScope
     from ._token import CancellationToken
 
 __all__ = (
@@ -138,7 +139,12 @@ class Attempt:
     )
 
     def __init__(
-        self, token: CancellationToken, *, gates: bool, force_reserve: float = 0.0
+        self,
+        token: CancellationToken,
+        scope: ForceScope,
+        *,
+        gates: bool,
+        force_reserve: float = 0.0,
     ) -> None:
         self.token = token
         #: Seconds the supervisor waits after the grace before forcing (``ProcSpec``'s, or
@@ -146,8 +152,8 @@ class Attempt:
         self.force_reserve = force_reserve
         #: Whether this start holds start-up until the proc is ready.
         self.gates = gates
-        #: Its task's scope: cancelling it forces the proc (`_tasks`).
-        self.scope = anyio.CancelScope()
+        #: The cancel scope its task runs it in: cancelling it forces the proc (`_tasks`).
+        self.scope = scope
         #: Its task's coroutine, once spawned: its frames are the proc's stack.
         self.coro: Coroutine[Any, Any, None] | None = None
         #: Its task has ended (``run_proc_task`` returned or raised).

@@ -159,7 +159,9 @@ def _new_attempt(ctx: RunContext, slot: Slot, proc: SupportsRunProc | ResourceSc
     token._run = ctx
     wait_ready = slot.spec.wait_ready
     gates = _gates_by_product(proc) if wait_ready is None else wait_ready
-    attempt = slot.attempt = Attempt(token, gates=gates, force_reserve=_reserve(slot, proc))
+    scope = ctx.proc_tasks.new_scope()
+    attempt = Attempt(token, scope, gates=gates, force_reserve=_reserve(slot, proc))
+    slot.attempt = attempt
     return attempt
 
 
@@ -199,7 +201,8 @@ def _make_proc(
 
 def _factory_failed(ctx: RunContext, slot: Slot, error: Exception, *, by_operator: bool) -> None:
     """A start that failed before any task: its error is a start-up failure, never a restart."""
-    attempt = slot.attempt = Attempt(CancellationToken(), gates=False)
+    attempt = Attempt(CancellationToken(), ctx.proc_tasks.new_scope(), gates=False)
+    slot.attempt = attempt
     attempt.startup_error = error
     attempt.operator_start = by_operator
     slot.move(ProcState.STARTING)

@@ -15,23 +15,27 @@ a nursery's ``start_soon`` on trio. A *keeper* task in the run's anyio task grou
 - an exception that escapes a proc task (a bug of ours: ``run_proc_task`` keeps a proc's
   errors) is raised by the keeper, so it reaches the run instead of being lost.
 
-With `_parking`, this is the only module that touches a backend directly.
+The few other things a proc task does on every (re)start are also done natively here: its
+cancel scope, a checkpoint, and a call made once it has yielded (its READY after a restart in
+place). With `_parking`, this is the only module that touches a backend directly.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, TypeVarTuple, final
+from collections import deque
+from typing import TYPE_CHECKING, Any, Protocol, TypeVarTuple, final
 
 import anyio
 
 if TYPE_CHECKING:
     import asyncio  # noqa: TID251 (see the module docstring)
     from collections.abc import Callable, Coroutine
+    from types import TracebackType
 
-    from anyio.abc import TaskGroup
+    from anyio.abc import TaskGroup, TaskStatus
 
-__all__ = ("ProcTasks", "open_proc_tasks")
+__all__ = ("ForceScope", "ProcTasks", "open_proc_tasks")
 
 Ts = TypeVarTuple("Ts")
 
@@ -39,20 +43,33 @@ Ts = TypeVarTuple("Ts")
 _TRIO_TASK_NAME = "super_visor proc"
 
 
+class ForceScope(Protocol):
+    """A proc's cancel scope: entered by its task, cancelled to force it."""
+
+    def cancel(self) -> None: ...
+
+    def __enter__(self) -> object: ...
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None: ...
+
+
 class ProcTasks:
     """The proc tasks of one run: `spawn` them; `close` once no more will come."""
 
-    __slots__ = ("_closed", "_path", "_wakeup")
+    __slots__ = ("_closed", "_path")
 
     def __init__(self, path: str) -> None:
         self._path = path
         self._closed = False
-        #: Set (and dropped) when the keeper should look again: a task ended, or `close`.
-        self._wakeup: anyio.Event | None = None
 
     def spawn(
         self,
-        scope: anyio.CancelScope,
+        scope: ForceScope,
         fn: Callable[[*Ts], Coroutine[Any, Any, None]],
         *args: *Ts,
     ) -> Coroutine[Any, Any, None]:
@@ -65,53 +82,64 @@ class ProcTasks:
         self._start(coro, scope)
         return coro
 
-    def rescope(self, scope: anyio.CancelScope) -> None:
-        """The calling proc task runs under *scope* from now on (a restart in place)."""
-
-    def soon(self, fn: Callable[[*Ts], object], *args: *Ts) -> None:
-        """Call ``fn(*args)`` once the calling task has yielded (from the event loop)."""
-        raise NotImplementedError
-
     def close(self) -> None:
         """No task will be spawned any more: the keeper returns once the last one ended."""
         self._closed = True
         self._wake_keeper()
 
-    async def keep(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+    def new_scope(self) -> ForceScope:
+        """A cancel scope for one start of a proc."""
+        return anyio.CancelScope()
+
+    def rescope(self, scope: ForceScope) -> None:
+        """The calling proc task runs under *scope* from now on (a restart in place)."""
+
+    async def checkpoint(self) -> None:
+        """Let the other tasks run (cancellable)."""
+        await anyio.lowlevel.checkpoint()
+
+    def soon(self, fn: Callable[[*Ts], object], *args: *Ts) -> None:
+        """Call ``fn(*args)`` once the calling task has yielded."""
+        raise NotImplementedError
+
+    async def keep(self, *, task_status: TaskStatus[None]) -> None:
         """The keeper's task (module doc); started in the run's task group."""
         raise NotImplementedError
 
-    def _start(self, coro: Coroutine[Any, Any, None], scope: anyio.CancelScope) -> None:
+    def _start(self, coro: Coroutine[Any, Any, None], scope: ForceScope) -> None:
         raise NotImplementedError
 
     def _wake_keeper(self) -> None:
-        wakeup = self._wakeup
-        if wakeup is not None:
-            self._wakeup = None
-            wakeup.set()
+        raise NotImplementedError
 
 
 @final
 class _AsyncioTasks(ProcTasks):
-    __slots__ = ("_errors", "_live", "_loop", "_on_done")
+    __slots__ = ("_errors", "_live", "_loop", "_on_done", "_sleep", "_wakeup")
 
     def __init__(self, path: str, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(path)
         self._loop = loop
+        self._sleep = sys.modules["asyncio"].sleep
         #: Each running proc task and its scope (what the keeper cancels).
-        self._live: dict[asyncio.Task[None], anyio.CancelScope] = {}
+        self._live: dict[asyncio.Task[None], ForceScope] = {}
         self._errors: list[BaseException] = []
         self._on_done = self._task_done  # bound once, not once per task
+        #: Set (and dropped) when the keeper should look again: a task ended, or `close`.
+        self._wakeup: asyncio.Future[None] | None = None
 
-    def _start(self, coro: Coroutine[Any, Any, None], scope: anyio.CancelScope) -> None:
+    def _start(self, coro: Coroutine[Any, Any, None], scope: ForceScope) -> None:
         task = self._loop.create_task(coro)
         self._live[task] = scope
         task.add_done_callback(self._on_done)
 
-    def rescope(self, scope: anyio.CancelScope) -> None:
+    def rescope(self, scope: ForceScope) -> None:
         task = sys.modules["asyncio"].current_task()
         if task in self._live:
             self._live[task] = scope
+
+    async def checkpoint(self) -> None:
+        await self._sleep(0)
 
     def soon(self, fn: Callable[[*Ts], object], *args: *Ts) -> None:
         self._loop.call_soon(fn, *args)
@@ -126,11 +154,16 @@ class _AsyncioTasks(ProcTasks):
         if not self._live:
             self._wake_keeper()
 
+    def _wake_keeper(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
     def _cancel_all(self) -> None:
         for scope in self._live.values():
             scope.cancel()
 
-    async def keep(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
+    async def keep(self, *, task_status: TaskStatus[None]) -> None:
         try:
             task_status.started()
             await self._until(lambda: self._closed and not self._live)
@@ -144,33 +177,56 @@ class _AsyncioTasks(ProcTasks):
 
     async def _until(self, done: Callable[[], bool]) -> None:
         while not done():
-            self._wakeup = anyio.Event()
-            await self._wakeup.wait()
+            self._wakeup = self._loop.create_future()
+            await self._wakeup
 
 
 @final
 class _TrioTasks(ProcTasks):
-    __slots__ = ("_nursery",)
+    __slots__ = ("_calls", "_nursery", "_trio", "_wakeup")
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
+        self._trio: Any = sys.modules["trio"]
         self._nursery: Any = None
+        #: What `soon` asked for, called by the keeper (woken without a system call, unlike
+        #: ``run_sync_soon``, which writes to a socket).
+        self._calls: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
+        self._wakeup: Any = None
 
-    def _start(self, coro: Coroutine[Any, Any, None], scope: anyio.CancelScope) -> None:
+    def _start(self, coro: Coroutine[Any, Any, None], scope: ForceScope) -> None:
         del scope  # the nursery passes its own cancellation on to every task in it
         self._nursery.start_soon(_as_is, coro, name=_TRIO_TASK_NAME)
 
-    def soon(self, fn: Callable[[*Ts], object], *args: *Ts) -> None:
-        trio = sys.modules["trio"]
-        trio.lowlevel.current_trio_token().run_sync_soon(fn, *args)
+    def new_scope(self) -> ForceScope:
+        scope: ForceScope = self._trio.CancelScope()  # anyio's wraps this very one
+        return scope
 
-    async def keep(self, *, task_status: anyio.abc.TaskStatus[None]) -> None:
-        async with sys.modules["trio"].open_nursery() as nursery:
+    async def checkpoint(self) -> None:
+        await self._trio.lowlevel.checkpoint()
+
+    def soon(self, fn: Callable[[*Ts], object], *args: *Ts) -> None:
+        # The keeper runs in a later batch than the calling task, which runs on to its
+        # next checkpoint first.
+        self._calls.append((fn, args))
+        self._wake_keeper()
+
+    def _wake_keeper(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None:
+            self._wakeup = None
+            wakeup.set()
+
+    async def keep(self, *, task_status: TaskStatus[None]) -> None:
+        async with self._trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()
             while not self._closed:
-                self._wakeup = anyio.Event()
+                self._wakeup = self._trio.Event()
                 await self._wakeup.wait()
+                while self._calls:
+                    fn, args = self._calls.popleft()
+                    fn(*args)
         self._nursery = None
 
 

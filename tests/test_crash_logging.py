@@ -1,6 +1,7 @@
 """Crash logging (API.md section 8): a failure is logged at ERROR with its traceback; in a
-restart storm at most one traceback per proc per second, the rest counted in that proc's
-next record with a traceback; the final failure always has its traceback."""
+restart storm at most one RESTARTING line (with its traceback) per proc per second, the rest
+counted in that proc's next line; the final failure always has its traceback. Every restart
+is still an event."""
 
 from __future__ import annotations
 
@@ -10,7 +11,14 @@ import re
 import anyio
 import pytest
 
-from super_visor import CancellationToken, Restart, SupervisorBuilder, SupervisorError
+from super_visor import (
+    CancellationToken,
+    Event,
+    EventKind,
+    Restart,
+    SupervisorBuilder,
+    SupervisorError,
+)
 
 
 class Boom(Exception):
@@ -23,7 +31,7 @@ def crash_records(caplog: pytest.LogCaptureFixture, path: str) -> list[logging.L
 
 
 def left_out(record: logging.LogRecord) -> int:
-    found = re.search(r"\((\d+) earlier tracebacks of it not shown\)", record.getMessage())
+    found = re.search(r"\((\d+) earlier restarts of it not logged\)", record.getMessage())
     return int(found.group(1)) if found else 0
 
 
@@ -50,11 +58,12 @@ async def test_a_restarted_crash_is_logged_at_error_with_its_traceback(
     assert isinstance(record.exc_info[1], Boom)
 
 
-async def test_a_crash_storm_logs_every_crash_and_accounts_for_every_traceback(
+async def test_a_crash_storm_accounts_for_every_crash_in_its_lines(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="super_visor")
     crashes = 30
+    events: list[Event] = []
 
     async def crasher(token: CancellationToken) -> None:
         raise Boom("again")
@@ -62,18 +71,22 @@ async def test_a_crash_storm_logs_every_crash_and_accounts_for_every_traceback(
     sup = (
         SupervisorBuilder("app", max_restarts=crashes - 1, within=3600.0)
         .add_proc(crasher, restart=Restart.PERMANENT)
+        .on_event(events.append)
         .build()
     )
     with pytest.raises(SupervisorError):
         await sup.start(handle_signals=False)
     records = crash_records(caplog, "app/crasher")
-    with_traceback = [r for r in records if r.exc_info is not None]
-    # One ERROR record per crash, plus the final failure once the supervisor gives up.
-    assert len(records) == crashes + 1
-    # Every crash is either shown with its traceback or counted in a later record that is.
-    assert len(with_traceback) + sum(left_out(r) for r in with_traceback) == len(records)
+    # Every line after a crash has its traceback.
+    assert all(r.exc_info is not None for r in records)
+    # One RESTARTING per crash (the last is refused by the limit), plus the final failure:
+    # each is a line or counted in a later one.
+    assert len(records) + sum(left_out(r) for r in records) == crashes + 1
     final = records[-1]
-    assert final.exc_info is not None  # the final failure always has its traceback
     assert "failed" in final.getMessage()
-    # Tracebacks are rationed: far fewer than crashes (30 crashes take well under 30 s).
-    assert len(with_traceback) < crashes
+    assert "restarting" not in final.getMessage()
+    # Lines are rationed: far fewer than crashes (30 crashes take well under 30 s) ...
+    assert len(records) < crashes
+    # ... while every restart is still an event.
+    restarting = [e for e in events if e.kind is EventKind.RESTARTING]
+    assert len(restarting) == crashes
