@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from ._eventlog import (
-    RestartLineBudget,
+    LineBudget,
     get_logger,
     log_fields,
     log_record,
@@ -215,7 +215,7 @@ class EventStream:
 class EventHub:
     """Delivers the events of one tree: callbacks, streams and logging."""
 
-    __slots__ = ("_callbacks", "_proc_loggers", "_restart_lines", "_streams", "logger")
+    __slots__ = ("_callbacks", "_lines", "_proc_loggers", "_streams", "logger")
 
     def __init__(self, callbacks: Sequence[Callable[[Event], object]] = ()) -> None:
         self._callbacks = tuple(callbacks)
@@ -225,8 +225,8 @@ class EventHub:
         # Child loggers by proc path: logging.getLogger takes a module lock on every call,
         # and a restart storm logs one line per restart.
         self._proc_loggers: dict[str, logging.Logger] = {}
-        #: Shared by the hubs of one tree: the restart-line limit is per proc, not per hub.
-        self._restart_lines = RestartLineBudget()
+        #: Shared by the hubs of one tree: the rationing is per proc and per tree.
+        self._lines = LineBudget()
 
     def with_callbacks(self, callbacks: Sequence[Callable[[Event], object]]) -> EventHub:
         """A hub for a nested supervisor: the parent's subscribers plus its own callbacks."""
@@ -235,7 +235,7 @@ class EventHub:
         hub = EventHub((*self._callbacks, *callbacks))
         hub._streams = self._streams
         hub._proc_loggers = self._proc_loggers  # one set: a stream opened at the root sees it all
-        hub._restart_lines = self._restart_lines
+        hub._lines = self._lines
         return hub
 
     def open_stream(self, buffer: int) -> EventStream:
@@ -297,44 +297,68 @@ class EventHub:
     def _log(self, event: Event) -> None:
         """Log *event* to ``super_visor.<path with dots>`` (a child logger per proc path).
 
-        A crash is logged with its traceback. In a restart storm at most one RESTARTING
-        line per proc per second is logged (`RestartLineBudget`); the ones left out are
-        counted in that proc's next RESTARTING line, or in the line of its final end.
+        A crash is logged with its traceback. Storms are rationed (`LineBudget`): at most
+        one RESTARTING line per proc per second, and while the whole tree stops, its first
+        STOPPED lines only; what was left out is counted in a later line.
         """
-        level = event.level
+        kind, path, level = event.kind, event.path, event.level
+        tree_note = self._tree_stop(kind, path)
         if not self.logger.isEnabledFor(level):
             return
-        kind, path = event.kind, event.path
-        if kind is EventKind.RESTARTING:
-            if not self._restart_lines.due(path):
-                self._restart_lines.leave_out(path)
-                return
-            left_out = self._restart_lines.log_restart(path)
-        else:
-            left_out = self._restart_lines.left_out(path) if kind in _ENDS else 0
+        note = tree_note or self._ration(kind, path)
+        if note is None:
+            return
         proc_logger = self._proc_loggers.get(path)
         if proc_logger is None:
             proc_logger = self._proc_loggers[path] = get_logger(logger_name(path))
-        log_record(proc_logger, level, event, _message(event, left_out), _traceback_of(event))
+        log_record(proc_logger, level, event, _message(event, note), _traceback_of(event))
+
+    def _ration(self, kind: EventKind, path: str) -> str | None:
+        """What a line of this event says about lines left out ("" if none), or None when
+        the line itself is left out."""
+        lines = self._lines
+        if kind is EventKind.RESTARTING:
+            if not lines.restart_line_due(path):
+                lines.leave_out_restart(path)
+                return None
+            return _restarts_note(lines.log_restart(path))
+        if kind is EventKind.STOPPED and not lines.stopped_line_due():
+            return None
+        if kind in _ENDS:
+            return _restarts_note(lines.restarts_left_out(path))
+        return ""
+
+    def _tree_stop(self, kind: EventKind, path: str) -> str:
+        """Follow the root's shutdown (its path is its name alone, without a ``/``); at its
+        end, what its line says about the STOPPED lines left out."""
+        if kind is EventKind.SHUTDOWN_BEGUN and "/" not in path:
+            self._lines.tree_stop_begun()
+        elif kind is EventKind.SHUTDOWN_FINISHED and "/" not in path:
+            left_out = self._lines.tree_stop_finished()
+            if left_out:
+                return f" ({left_out} more procs stopped, not logged one by one)"
+        return ""
 
     def restart_goes_unheard(self, path: str) -> bool:
         """Whether a RESTARTING event of *path* would reach nobody now: no callback or
         stream, and its log line is not due (then it is counted as left out here)."""
-        if self._callbacks or self._streams or self._restart_lines.due(path):
+        if self._callbacks or self._streams or self._lines.restart_line_due(path):
             return False
-        self._restart_lines.leave_out(path)
+        self._lines.leave_out_restart(path)
         return True
 
 
-def _message(event: Event, left_out: int) -> str:
+def _restarts_note(left_out: int) -> str:
+    return f" ({left_out} earlier restarts of it not logged)" if left_out else ""
+
+
+def _message(event: Event, note: str) -> str:
     message = event.kind.value.replace("_", " ")
     if event.detail:
         message = f"{message}: {event.detail}"
     if event.restarts:
         message = f"{message} (restarts: {event.restarts})"
-    if left_out:
-        message = f"{message} ({left_out} earlier restarts of it not logged)"
-    return message
+    return message + note
 
 
 def _traceback_of(event: Event) -> BaseException | None:
