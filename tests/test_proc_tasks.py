@@ -55,8 +55,8 @@ async def test_spawn_after_close_raises_naming_the_path() -> None:
     async with anyio.create_task_group() as tg:
         tasks = await open_proc_tasks("app/sub", tg)
         tasks.close()
-        with pytest.raises(RuntimeError, match="^app/sub: the run has ended"):
-            tasks.spawn(tasks.new_scope(), never_spawned, tasks.new_scope())
+        with pytest.raises(RuntimeError, match=r"^app/sub: the run has ended"):
+            _ = tasks.spawn(tasks.new_scope(), never_spawned, tasks.new_scope())
 
 
 async def test_soon_calls_its_function_only_after_the_caller_yielded() -> None:
@@ -81,14 +81,15 @@ async def test_soon_calls_its_function_only_after_the_caller_yielded() -> None:
 async def test_keeper_returns_once_closed_and_every_task_ended() -> None:
     log: list[str] = []
     release = anyio.Event()
-    async with anyio.create_task_group() as tg:
-        tasks = await open_proc_tasks("t", tg)
-        scope = tasks.new_scope()
-        tasks.spawn(scope, wait_then_log, scope, release, log)
-        tasks.close()
-        log.append("closed")
-        tg.start_soon(release_later, release, log)
-    log.append("task group exited")
+    async with anyio.create_task_group() as outer:
+        outer.start_soon(release_later, release, log)
+        async with anyio.create_task_group() as tg:
+            tasks = await open_proc_tasks("t", tg)
+            scope = tasks.new_scope()
+            _ = tasks.spawn(scope, wait_then_log, scope, release, log)
+            tasks.close()
+            log.append("closed")
+        log.append("task group exited")
     assert log == ["closed", "releasing", "task ended", "task group exited"]
 
 
@@ -110,7 +111,7 @@ async def test_keeper_cancelled_cancels_every_task_and_waits_for_it() -> None:
     async with anyio.create_task_group() as tg:
         tasks = await open_proc_tasks("t", tg)
         scope = tasks.new_scope()
-        tasks.spawn(scope, wait_then_shielded_cleanup, scope, log)
+        _ = tasks.spawn(scope, wait_then_shielded_cleanup, scope, log)
         await anyio.wait_all_tasks_blocked()
         tg.cancel_scope.cancel()
     assert log == ["cancelled", "cleaned up"]
@@ -130,11 +131,7 @@ async def wait_then_shielded_cleanup(scope: ForceScope, log: list[str]) -> None:
 
 async def test_an_error_escaping_a_task_surfaces_from_the_task_group() -> None:
     with pytest.raises(BaseExceptionGroup) as caught:
-        async with anyio.create_task_group() as tg:
-            tasks = await open_proc_tasks("t", tg)
-            scope = tasks.new_scope()
-            tasks.spawn(scope, escape, scope)
-            tasks.close()
+        await let_one_escape(cancel=False)
     assert caught.group_contains(Escaped)
 
 
@@ -150,19 +147,29 @@ async def test_an_error_escaping_a_task_surfaces_also_when_the_keeper_is_cancell
             )
         )
     with pytest.raises(BaseExceptionGroup) as caught:
-        async with anyio.create_task_group() as tg:
-            tasks = await open_proc_tasks("t", tg)
-            scope = tasks.new_scope()
-            tasks.spawn(scope, escape, scope)
+        await let_one_escape(cancel=True)
+    assert caught.group_contains(Escaped)
+
+
+async def let_one_escape(*, cancel: bool) -> None:
+    """Spawn a task that lets an error escape; then close, or cancel the task group."""
+    async with anyio.create_task_group() as tg:
+        tasks = await open_proc_tasks("t", tg)
+        scope = tasks.new_scope()
+        _ = tasks.spawn(scope, escape, scope)
+        if cancel:
             await anyio.wait_all_tasks_blocked()
             tg.cancel_scope.cancel()
-    assert caught.group_contains(Escaped)
+        else:
+            tasks.close()
 
 
 # ------------------------------------------------------- through the public API: lifetimes
 
 
-def waits_then_logs_end(name: str, log: list[str]) -> Callable[[CancellationToken], Awaitable[None]]:
+def waits_then_logs_end(
+    name: str, log: list[str]
+) -> Callable[[CancellationToken], Awaitable[None]]:
     """A proc that waits for its stop and logs ``end <name>`` in ``finally``."""
 
     async def proc(token: CancellationToken) -> None:
