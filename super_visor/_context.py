@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    import contextvars
     from contextlib import AbstractContextManager
 
     import anyio
@@ -91,8 +92,9 @@ class RunContext(Protocol):
         error: BaseException | None,
         *,
         cancelled: bool,
-        here: bool = False,
+        here: contextvars.Context | None = None,
     ) -> Attempt | None:
         """Record how a run of *slot* ended and carry out what follows (`after_end`); the
-        restart the calling task (*here*: the task it ran in) is to run itself, if any."""
+        restart the calling task is to run itself, if any (*here*: the caller is the task
+        the proc ran in, and that is the context it began with)."""
         ...

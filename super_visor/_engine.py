@@ -34,6 +34,7 @@ from ._startup import start_group
 from ._tasks import ProcTasks, open_proc_tasks
 
 if TYPE_CHECKING:
+    import contextvars
     from collections.abc import Iterator, Sequence
     from contextlib import AbstractContextManager
 
@@ -233,10 +234,11 @@ class SupervisorRun:
         error: BaseException | None,
         *,
         cancelled: bool,
-        here: bool = False,
+        here: contextvars.Context | None = None,
     ) -> Attempt | None:
         """Record how a run ended (see `settle`), then carry out what follows; a restart
-        the caller's task (*here*) is to run itself is returned (`Restarter.restart`)."""
+        the caller's task is to run itself is returned (`Restarter.restart`). *here*: the
+        caller is the task the proc ran in, and that is the context it began with."""
         fatal = error is not None and _is_fatal(error)
         if fatal:
             error = clean_exit_or(error)

@@ -14,6 +14,7 @@ ends with the injected error instead of the cancellation (or of whatever the pro
 
 from __future__ import annotations
 
+import contextvars
 import math
 from typing import TYPE_CHECKING, Protocol
 
@@ -69,6 +70,7 @@ async def run_proc_task(
     """
     next_run: Attempt | None = attempt
     again = False
+    found = contextvars.copy_context()  # what a restart in place must find again
     while next_run is not None:
         attempt, next_run = next_run, None
         with attempt.scope:
@@ -95,7 +97,7 @@ async def run_proc_task(
                     return
                 if attempt.injected is not None:  # it caught the cancel and returned
                     result, error = None, attempt.injected
-                next_run = ctx.proc_ended(slot, attempt, result, error, cancelled=False, here=True)
+                next_run = ctx.proc_ended(slot, attempt, result, error, cancelled=False, here=found)
             finally:
                 attempt.ended = True
                 wake(attempt)

@@ -10,6 +10,7 @@ waited, and the group is started again in declared order.
 
 from __future__ import annotations
 
+import contextvars
 from collections import deque
 from typing import TYPE_CHECKING, final
 
@@ -53,16 +54,16 @@ class Restarter:
         """Whether no proc waits to be restarted."""
         return not self._pending
 
-    def restart(self, slot: Slot, *, here: bool) -> Attempt | None:
+    def restart(self, slot: Slot, *, here: contextvars.Context | None) -> Attempt | None:
         """*slot* ended and its policy wants it back.
 
-        When *here* (the caller is the task the proc ran in) and restarting it alone, right
-        now, is all `_restart` would do, it is done at once: the intensity is counted, and
-        the new start is returned for that task to run. No task is spawned and the
-        supervisor is not woken, so a crash loop costs little more than a ``while`` loop.
-        Otherwise it is queued for the supervisor's task; None.
+        When the caller is the task the proc ran in (*here*: the context that task began
+        with) and restarting it alone, right now, is all `_restart` would do, it is done at
+        once: the intensity is counted, and the new start is returned for that task to run.
+        No task is spawned and the supervisor is not woken, so a crash loop costs little
+        more than a ``while`` loop. Otherwise it is queued for the supervisor's task; None.
         """
-        if not (here and self._same_in_place(slot)):
+        if here is None or not (self._same_in_place(slot) and _left_as_found(here)):
             self.queue(slot)
             return None
         slot.move(ProcState.RESTARTING)
@@ -212,3 +213,19 @@ class Restarter:
             )
         with ctx.cut_short_on_stop():
             await ctx.clock.sleep(delay)
+
+
+_MISSING = object()
+
+
+def _left_as_found(found: contextvars.Context) -> bool:
+    """Whether the calling task's context holds what it held when the task began.
+
+    A new task starts from a copy of its spawner's context; a run that set a ContextVar
+    (a request id, a logging context) must not pass it on to the next run, so such a proc
+    is restarted in a new task.
+    """
+    now = contextvars.copy_context()
+    return len(now) == len(found) and all(
+        found.get(var, _MISSING) is value for var, value in now.items()
+    )

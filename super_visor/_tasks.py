@@ -171,7 +171,11 @@ class _AsyncioTasks(ProcTasks):
             self._cancel_all()
             with anyio.CancelScope(shield=True):
                 await self._until(lambda: not self._live)
+            self._raise_errors()  # rather than the cancellation: they must not be lost
             raise
+        self._raise_errors()
+
+    def _raise_errors(self) -> None:
         if self._errors:
             raise BaseExceptionGroup(f"{self._path}: a proc task failed", self._errors)
 

@@ -135,17 +135,7 @@ async def test_an_error_escaping_a_task_surfaces_from_the_task_group() -> None:
     assert caught.group_contains(Escaped)
 
 
-async def test_an_error_escaping_a_task_surfaces_also_when_the_keeper_is_cancelled(
-    anyio_backend: str, request: pytest.FixtureRequest
-) -> None:
-    if anyio_backend == "asyncio":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="_AsyncioTasks.keep re-raises the cancellation and drops the errors "
-                "its proc tasks let escape (trio's nursery raises them)",
-            )
-        )
+async def test_an_error_escaping_a_task_surfaces_also_when_the_keeper_is_cancelled() -> None:
     with pytest.raises(BaseExceptionGroup) as caught:
         await let_one_escape(cancel=True)
     assert caught.group_contains(Escaped)
