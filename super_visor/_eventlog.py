@@ -147,7 +147,8 @@ class LineBudget:
     - RESTARTING: at most one line per proc path per second. A crash loop restarts a proc
       thousands of times a second: a line (and a traceback) for each would cost more than
       the restart itself. The first is logged, then one a second, each saying how many were
-      left out since the last.
+      left out since the last. The READY line of a restarted run goes with its RESTARTING
+      line: left out when that was.
     - STOPPED while the whole tree stops: the first `STOPPED_LINES_PER_TREE_STOP` lines, the
       rest counted in the root's "shutdown finished" line. A proc that did not stop cleanly
       (FORCED, FAILED, ...) is always logged.
@@ -176,6 +177,10 @@ class LineBudget:
         """A RESTARTING line of *path* is logged now; how many were left out before it."""
         self._shown_at[path] = time.monotonic()
         return self._left_out.pop(path, 0)
+
+    def restart_left_out(self, path: str) -> bool:
+        """Whether the last RESTARTING line of *path* was left out."""
+        return path in self._left_out
 
     def restarts_left_out(self, path: str) -> int:
         """How many RESTARTING lines of *path* were left out since its last one (reset)."""

@@ -324,6 +324,8 @@ class EventHub:
             return _restarts_note(lines.log_restart(path))
         if kind is EventKind.STOPPED and not lines.stopped_line_due():
             return None
+        if kind is EventKind.READY and lines.restart_left_out(path):
+            return None  # a restarted run's READY shows only with its RESTARTING line
         if kind in _ENDS:
             return _restarts_note(lines.restarts_left_out(path))
         return ""
@@ -338,6 +340,11 @@ class EventHub:
             if left_out:
                 return f" ({left_out} more procs stopped, not logged one by one)"
         return ""
+
+    def ready_goes_unheard(self, path: str) -> bool:
+        """Whether the READY event of a restarted run of *path* would reach nobody: no
+        callback or stream, and its RESTARTING line was left out (so is this one)."""
+        return not (self._callbacks or self._streams) and self._lines.restart_left_out(path)
 
     def restart_goes_unheard(self, path: str) -> bool:
         """Whether a RESTARTING event of *path* would reach nobody now: no callback or

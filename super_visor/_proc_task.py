@@ -109,7 +109,8 @@ async def _begin_again(ctx: RunContext, slot: Slot, attempt: Attempt) -> None:
     them), then say READY once the proc has begun and yielded, as a start in a new task does
     (`emit_ready` after the supervisor's checkpoint)."""
     await ctx.proc_tasks.checkpoint()
-    if ctx.hub.wants(EventKind.READY):
+    hub = ctx.hub
+    if hub.wants(EventKind.READY) and not hub.ready_goes_unheard(slot.path):
         ctx.proc_tasks.soon(ready_if_current, ctx, slot, attempt)
 
 

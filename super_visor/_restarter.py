@@ -67,11 +67,12 @@ class Restarter:
             self.queue(slot)
             return None
         slot.move(ProcState.RESTARTING)
-        if not self._intensity.add(self._ctx.clock.now()):
+        now = self._ctx.clock.now()
+        if not self._intensity.add(now):
             self._give_up(slot)
             return None
         self._say_restarting([slot])
-        return restart_in_place(self._ctx, slot)
+        return restart_in_place(self._ctx, slot, now)
 
     def _same_in_place(self, slot: Slot) -> bool:
         """Whether restarting *slot* now, in its own task, is what `supervise` would do:

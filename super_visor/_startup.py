@@ -136,9 +136,9 @@ class _Chain:
         return True
 
 
-def restart_in_place(ctx: RunContext, slot: Slot) -> Attempt:
+def restart_in_place(ctx: RunContext, slot: Slot, now: float) -> Attempt:
     """A new start of *slot* for the task its last run ended in (`Restarter.restart`),
-    counted as started now; that task enters it after a checkpoint."""
+    counted as started at *now*; that task enters it after a checkpoint."""
     last = slot.attempt
     assert last is not None, f"{slot.path}: restarted after a run"
     proc = slot.spec.proc
@@ -147,7 +147,7 @@ def restart_in_place(ctx: RunContext, slot: Slot) -> Attempt:
     attempt = _new_attempt(ctx, slot, proc)
     attempt.coro = last.coro
     ctx.proc_tasks.rescope(attempt.scope)
-    _count_started(ctx, slot, attempt)
+    _count_started(ctx, slot, attempt, now)
     return attempt
 
 
@@ -175,10 +175,11 @@ def _reserve(slot: Slot, proc: SupportsRunProc | ResourceScope) -> float:
     return float(reserve) if is_seconds(reserve) else spec.force_reserve
 
 
-def _count_started(ctx: RunContext, slot: Slot, attempt: Attempt) -> None:
-    """Count the proc as started (STARTING): from here on it is stopped exactly once."""
+def _count_started(ctx: RunContext, slot: Slot, attempt: Attempt, now: float | None = None) -> None:
+    """Count the proc as started (STARTING) at *now* (the run's clock, read if None): from
+    here on it is stopped exactly once."""
     slot.move(ProcState.STARTING)
-    attempt.started_at = ctx.clock.now()
+    attempt.started_at = ctx.clock.now() if now is None else now
     ctx.live += 1
     if ctx.hub.wants(EventKind.STARTING):
         ctx.hub.emit(EventKind.STARTING, slot.path, restarts=slot.restarts)

@@ -90,3 +90,42 @@ async def test_a_crash_storm_accounts_for_every_crash_in_its_lines(
     # ... while every restart is still an event.
     restarting = [e for e in events if e.kind is EventKind.RESTARTING]
     assert len(restarting) == crashes
+
+
+async def test_a_restarted_runs_ready_line_goes_with_its_restarting_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="super_visor")
+    crashes = 30
+    events: list[Event] = []
+    ready: dict[int, anyio.Event] = {}
+    runs: list[int] = []
+
+    def record(event: Event) -> None:
+        events.append(event)
+        if event.kind is EventKind.READY and event.path == "app/crasher":
+            ready.setdefault(event.restarts, anyio.Event()).set()
+
+    async def crasher(token: CancellationToken) -> None:
+        run = len(runs)
+        runs.append(run)
+        await ready.setdefault(run, anyio.Event()).wait()  # crash once it was READY
+        raise Boom("again")
+
+    sup = (
+        SupervisorBuilder("app", max_restarts=crashes - 1, within=3600.0)
+        .add_proc(crasher, restart=Restart.PERMANENT)
+        .on_event(record)
+        .build()
+    )
+    with pytest.raises(SupervisorError):
+        await sup.start(handle_signals=False)
+    name = "super_visor.app.crasher"
+    lines = [r.getMessage() for r in caplog.records if r.name == name]
+    ready_lines = [m for m in lines if m.endswith(": ready") or ": ready (" in m]
+    restarting_lines = [m for m in lines if "restarting" in m]
+    # The first run's READY, then each restarted run's READY only after a logged RESTARTING.
+    assert len(ready_lines) <= len(restarting_lines) + 1
+    assert len(restarting_lines) < crashes
+    # Every run was READY as an event all the same.
+    assert sum(e.kind is EventKind.READY and e.path == "app/crasher" for e in events) == crashes
