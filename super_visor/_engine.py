@@ -28,7 +28,7 @@ from ._outcome import ProcOutcome, SupervisorReport
 from ._proc_task import clean_exit_or, settle
 from ._reporting import failed_leaves, failure_errors, failure_message
 from ._restarter import Restarter
-from ._shutdown import StopCuts, force, stop_all
+from ._shutdown import StopCuts, force, live_in, stop_all
 from ._slot import Leftovers, Slot, mark_not_started, wake
 from ._startup import start_group
 from ._tasks import ProcTasks, open_proc_tasks
@@ -203,18 +203,8 @@ class SupervisorRun:
         return tuple(slot.outcome() for slot in self.all_slots())
 
     def live_slots(self) -> Iterator[Slot]:
-        """Every proc whose task may still run, depth-first, nested supervisors included
-        (iterative: a tree nested thousands of levels deep needs no frame per level)."""
-        stack = [iter(self.all_slots())]
-        while stack:
-            slot = next(stack[-1], None)
-            if slot is None:
-                stack.pop()
-            elif slot.live:
-                yield slot
-                nested = None if slot.attempt is None else slot.attempt.nested
-                if nested is not None:
-                    stack.append(iter(nested.all_slots()))
+        """Every proc whose task may still run, depth-first, nested supervisors included."""
+        return live_in(self.all_slots())
 
     def find(self, path: str) -> Slot | None:
         """The slot at *path* (relative to this supervisor), looking into nested runs."""

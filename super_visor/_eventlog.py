@@ -1,4 +1,4 @@
-"""From events to log records: the ``sv_*`` fields, the per-proc loggers, rationed lines.
+"""From events to log records: the ``sv_*`` fields, the per-proc loggers, the message.
 
 `EventHub` (``_events``) decides *whether* an event is logged and at which level; this module
 says *how* a record about a proc looks, so the adapters' own records (`record_fields`) and the
@@ -12,9 +12,7 @@ threading and textwrap, logging is a third of ``import super_visor``).
 
 from __future__ import annotations
 
-import math
-import time
-from typing import TYPE_CHECKING, final
+from typing import TYPE_CHECKING
 
 from ._errors import SupervisorError
 
@@ -25,15 +23,18 @@ if TYPE_CHECKING:
 
 __all__ = (
     "LOGGER_DEPTH",
-    "STOPPED_LINES_PER_TREE_STOP",
-    "LineBudget",
+    "event_message",
     "get_logger",
     "log_fields",
     "log_record",
     "logger_name",
     "own_traceback",
     "record_fields",
+    "traceback_of",
 )
+
+#: ``logging.ERROR``, without importing logging.
+_ERROR = 40
 
 #: The most path segments a logger name has (see `logger_name`); configuring deeper procs'
 #: loggers one by one is not a real need.
@@ -134,68 +135,17 @@ def own_traceback(error: BaseException | None) -> bool:
     return error is not None and not isinstance(error, SupervisorError)
 
 
-#: STOPPED lines logged one by one when a whole tree stops; the rest are counted in the
-#: root's "shutdown finished" line. Enough for a small app to show every proc stopping in
-#: order; a tree of 10,000 procs would otherwise spend its shutdown writing lines.
-STOPPED_LINES_PER_TREE_STOP = 50
+def event_message(event: Event, note: str) -> str:
+    """The message of an event's record; *note* says what lines were left out before it."""
+    message = event.kind.value.replace("_", " ")
+    if event.detail:
+        message = f"{message}: {event.detail}"
+    if event.restarts:
+        message = f"{message} (restarts: {event.restarts})"
+    return message + note
 
 
-@final
-class LineBudget:
-    """Rations the log lines a storm would flood it with; events are never rationed.
-
-    - RESTARTING: at most one line per proc path per second. A crash loop restarts a proc
-      thousands of times a second: a line (and a traceback) for each would cost more than
-      the restart itself. The first is logged, then one a second, each saying how many were
-      left out since the last. The READY line of a restarted run goes with its RESTARTING
-      line: left out when that was.
-    - STOPPED while the whole tree stops: the first `STOPPED_LINES_PER_TREE_STOP` lines, the
-      rest counted in the root's "shutdown finished" line. A proc that did not stop cleanly
-      (FORCED, FAILED, ...) is always logged.
-
-    Time is ``time.monotonic()``: it rations log output, not the supervisor's behaviour.
-    """
-
-    __slots__ = ("_left_out", "_shown_at", "_stopped_lines", "tree_stopping")
-
-    def __init__(self) -> None:
-        self._shown_at: dict[str, float] = {}
-        self._left_out: dict[str, int] = {}
-        #: The root's shutdown has begun: STOPPED lines are counted.
-        self.tree_stopping = False
-        self._stopped_lines = 0
-
-    def restart_line_due(self, path: str) -> bool:
-        """Whether the next RESTARTING line of *path* is logged (none in the last second)."""
-        return time.monotonic() - self._shown_at.get(path, -math.inf) >= 1.0
-
-    def leave_out_restart(self, path: str) -> None:
-        """One RESTARTING line of *path* is not logged: count it."""
-        self._left_out[path] = self._left_out.get(path, 0) + 1
-
-    def log_restart(self, path: str) -> int:
-        """A RESTARTING line of *path* is logged now; how many were left out before it."""
-        self._shown_at[path] = time.monotonic()
-        return self._left_out.pop(path, 0)
-
-    def restart_left_out(self, path: str) -> bool:
-        """Whether the last RESTARTING line of *path* was left out."""
-        return path in self._left_out
-
-    def restarts_left_out(self, path: str) -> int:
-        """How many RESTARTING lines of *path* were left out since its last one (reset)."""
-        return self._left_out.pop(path, 0) if self._left_out else 0
-
-    def stopped_line_due(self) -> bool:
-        """Whether a STOPPED line is logged now (counted either way)."""
-        self._stopped_lines += 1
-        return not self.tree_stopping or self._stopped_lines <= STOPPED_LINES_PER_TREE_STOP
-
-    def tree_stop_begun(self) -> None:
-        self.tree_stopping = True
-        self._stopped_lines = 0
-
-    def tree_stop_finished(self) -> int:
-        """The whole tree has stopped: how many STOPPED lines were left out."""
-        self.tree_stopping = False
-        return max(0, self._stopped_lines - STOPPED_LINES_PER_TREE_STOP)
+def traceback_of(event: Event) -> BaseException | None:
+    """The error whose traceback an event's record carries: a crash's, at ERROR and above."""
+    error = event.error
+    return error if event.level >= _ERROR and own_traceback(error) else None

@@ -19,15 +19,16 @@ from typing import TYPE_CHECKING, final
 import anyio
 
 from ._eventlog import (
-    LineBudget,
+    event_message,
     get_logger,
     log_fields,
     log_record,
     logger_name,
-    own_traceback,
     record_fields,
+    traceback_of,
 )
 from ._outcome import ProcStatus
+from ._rationing import LineBudget
 
 if TYPE_CHECKING:
     import logging
@@ -301,45 +302,17 @@ class EventHub:
         one RESTARTING line per proc per second, and while the whole tree stops, its first
         STOPPED lines only; what was left out is counted in a later line.
         """
-        kind, path, level = event.kind, event.path, event.level
-        tree_note = self._tree_stop(kind, path)
+        kind, path, level = event.kind._name_, event.path, event.level
+        tree_note = self._lines.follow_tree_stop(kind, path)
         if not self.logger.isEnabledFor(level):
             return
-        note = tree_note or self._ration(kind, path)
+        note = tree_note or self._lines.ration(kind, path)
         if note is None:
             return
         proc_logger = self._proc_loggers.get(path)
         if proc_logger is None:
             proc_logger = self._proc_loggers[path] = get_logger(logger_name(path))
-        log_record(proc_logger, level, event, _message(event, note), _traceback_of(event))
-
-    def _ration(self, kind: EventKind, path: str) -> str | None:
-        """What a line of this event says about lines left out ("" if none), or None when
-        the line itself is left out."""
-        lines = self._lines
-        if kind is EventKind.RESTARTING:
-            if not lines.restart_line_due(path):
-                lines.leave_out_restart(path)
-                return None
-            return _restarts_note(lines.log_restart(path))
-        if kind is EventKind.STOPPED and not lines.stopped_line_due():
-            return None
-        if kind is EventKind.READY and lines.restart_left_out(path):
-            return None  # a restarted run's READY shows only with its RESTARTING line
-        if kind in _ENDS:
-            return _restarts_note(lines.restarts_left_out(path))
-        return ""
-
-    def _tree_stop(self, kind: EventKind, path: str) -> str:
-        """Follow the root's shutdown (its path is its name alone, without a ``/``); at its
-        end, what its line says about the STOPPED lines left out."""
-        if kind is EventKind.SHUTDOWN_BEGUN and "/" not in path:
-            self._lines.tree_stop_begun()
-        elif kind is EventKind.SHUTDOWN_FINISHED and "/" not in path:
-            left_out = self._lines.tree_stop_finished()
-            if left_out:
-                return f" ({left_out} more procs stopped, not logged one by one)"
-        return ""
+        log_record(proc_logger, level, event, event_message(event, note), traceback_of(event))
 
     def ready_goes_unheard(self, path: str) -> bool:
         """Whether the READY event of a restarted run of *path* would reach nobody: no
@@ -353,25 +326,6 @@ class EventHub:
             return False
         self._lines.leave_out_restart(path)
         return True
-
-
-def _restarts_note(left_out: int) -> str:
-    return f" ({left_out} earlier restarts of it not logged)" if left_out else ""
-
-
-def _message(event: Event, note: str) -> str:
-    message = event.kind.value.replace("_", " ")
-    if event.detail:
-        message = f"{message}: {event.detail}"
-    if event.restarts:
-        message = f"{message} (restarts: {event.restarts})"
-    return message + note
-
-
-def _traceback_of(event: Event) -> BaseException | None:
-    """The error whose traceback the record carries: a crash's, at ERROR and above."""
-    error = event.error
-    return error if event.level >= ERROR and own_traceback(error) else None
 
 
 def event_level(kind: EventKind, error: BaseException | None) -> int:
@@ -388,8 +342,6 @@ _END_EVENTS = {
     ProcStatus.FAILED: EventKind.FAILED,
     ProcStatus.FORCED: EventKind.FORCED,
 }
-#: The events that end a proc's run for good: they say how many restart lines were left out.
-_ENDS = frozenset({*_END_EVENTS.values(), EventKind.ABANDONED})
 
 
 def narrate_end(

@@ -34,6 +34,7 @@ __all__ = (
     "abandon",
     "abandon_overdue",
     "force",
+    "live_in",
     "next_abandon_at",
     "see_through",
     "stop_all",
@@ -220,6 +221,21 @@ def next_abandon_at(live: list[Slot]) -> float | None:
         if slot.attempt is not None and slot.attempt.forced and not slot.attempt.abandoned
     ]
     return min(due, default=None)
+
+
+def live_in(slots: list[Slot]) -> Iterator[Slot]:
+    """The procs of *slots* whose task may still run, depth-first into nested supervisors
+    (iterative: a tree nested thousands of levels deep needs no frame per level)."""
+    stack = [iter(slots)]
+    while stack:
+        slot = next(stack[-1], None)
+        if slot is None:
+            stack.pop()
+        elif slot.live:
+            yield slot
+            nested = None if slot.attempt is None else slot.attempt.nested
+            if nested is not None:
+                stack.append(iter(nested.all_slots()))
 
 
 def _abandoned_inside(slot: Slot) -> bool:

@@ -90,3 +90,15 @@ def given_options(
         "abandon_after": abandon_after,
     }
     return {key: value for key, value in given.items() if value is not None}
+
+
+@final
+class ProcEntry:
+    """One ``add_proc``/``add_factory`` call, as given (checked in ``build()``)."""
+
+    __slots__ = ("factory", "options", "proc")
+
+    def __init__(self, proc: object, factory: object, options: dict[str, object]) -> None:
+        self.proc = proc
+        self.factory = factory
+        self.options = options
