@@ -148,6 +148,7 @@ def main() -> None:
         child(contender, backend, int(n))
         return
     print(f"{'backend':8} {'contender':12} {'restarts/s':>11} {'crash->begun':>13} {'vs raw':>7}")
+    rates: dict[str, dict[str, float]] = {}
     for backend in args.backend:
         # Alternate the contenders, each run in a fresh interpreter, so that neither inherits
         # the other's heap and machine noise hits both alike.
@@ -156,6 +157,7 @@ def main() -> None:
             for name in CONTENDERS:
                 runs[name].append(measure(name, backend, args.n))
         raw_rate = statistics.median(r["rate"] for r in runs["raw anyio"])
+        rates[backend] = {n: statistics.median(r["rate"] for r in rs) for n, rs in runs.items()}
         for name, results in runs.items():
             rate = statistics.median(r["rate"] for r in results)
             latency = statistics.median(r["latency"] for r in results)
@@ -164,6 +166,29 @@ def main() -> None:
                 f"{rate / raw_rate:>6.2f}x"
             )
         sys.stdout.flush()
+    for backend, of_backend in rates.items():
+        print_goals(backend, of_backend, rates.get("asyncio"))
+
+
+#: Issue #14's goals, set on asyncio (restarts/s, logged): against a raw anyio re-spawn loop
+#: and a bare loop; on trio, within 1.3x of asyncio's rate.
+RAW_GOAL, BARE_GOAL, TRIO_GOAL = 1.5, 1.0, 1.3
+
+
+def print_goals(backend: str, rate: dict[str, float], on_asyncio: dict[str, float] | None) -> None:
+    """One line per backend: each goal, its figure in this run, met or not."""
+    ours = rate["super_visor"]
+    if backend == "asyncio" or on_asyncio is None:
+        vs_raw, vs_bare = ours / rate["raw anyio"], ours / rate["bare loop"]
+        checks = [
+            (f">= {RAW_GOAL}x raw anyio", f"{vs_raw:.2f}x", vs_raw >= RAW_GOAL),
+            (f">= {BARE_GOAL}x bare loop", f"{vs_bare:.2f}x", vs_bare >= BARE_GOAL),
+        ]
+    else:
+        slower = on_asyncio["super_visor"] / ours
+        checks = [(f"within {TRIO_GOAL}x of asyncio's", f"{slower:.2f}x", slower <= TRIO_GOAL)]
+    said = "; ".join(f"{goal}: {got} {'met' if ok else 'NOT met'}" for goal, got, ok in checks)
+    print(f"goals    {backend:8} {said}")
 
 
 if __name__ == "__main__":
