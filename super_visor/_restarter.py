@@ -1,11 +1,16 @@
-"""Restarts: carried out one at a time by the supervisor's own task (OTP's semantics).
+"""Restarts: carried out one at a time (OTP's semantics).
 
-Restarts run in the supervisor's task, never in the ended proc's task: like an OTP supervisor
-handling one exit signal at a time, so two crashes never restart overlapping groups
-concurrently. Each restart is counted against the intensity (``max_restarts`` within
+Like an OTP supervisor handling one exit signal at a time, two crashes never restart
+overlapping groups concurrently: restarts are queued and carried out by the supervisor's own
+task, in order. Each restart is counted against the intensity (``max_restarts`` within
 ``within`` seconds, on the run's clock); one more fails the supervisor with
 `RestartLimitExceeded`. The strategy's group is stopped in reverse order, the backoff is
 waited, and the group is started again in declared order.
+
+One case skips the queue: when restarting a proc alone, at once, is all the supervisor would
+do (nothing queued or under way, no backoff, no gate, ...), the ended proc's own task starts
+it again (`Restarter.restart`). The decision and its bookkeeping are synchronous, so the
+one-at-a-time rule still holds, and a crash loop costs neither a task nor a wake-up.
 """
 
 from __future__ import annotations

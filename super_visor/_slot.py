@@ -2,7 +2,7 @@
 
 A `Slot` lasts as long as the run: the proc's spec, its place in the declared order, its
 lifecycle state, its restart count and the errors of earlier runs. An `Attempt` is one start
-of the proc: its token, its task, whether it began, became ready or was forced, and how it
+of the proc: its token, its cancel scope, whether it began, became ready or was forced, and how it
 ended. A restart is simply a new `Attempt`, so nothing of the last run can leak into the next.
 """
 
@@ -79,8 +79,8 @@ class NestedRun(Protocol):
 class Leftovers:
     """The procs one run abandoned, and the moment only they are left.
 
-    Their tasks still run in the run's task group (a shielded scope, a blocking call), so the
-    run cannot end before they do; its parent, and ``run()`` at the root, must not wait for
+    Their tasks still run under the run's keeper (``_tasks``: a shielded scope, a blocking
+    call), so the run cannot end before they do; its parent, and ``run()`` at the root, must not wait for
     that: `settled` tells them the stop walk is over.
     """
 
@@ -110,7 +110,8 @@ class Leftovers:
 
 @final
 class Attempt:
-    """One start of a proc: created when it is spawned, finished when its task ends."""
+    """One start of a proc: created when it is started, finished when its run ends (its
+    task may go on to run the next start: a restart in place)."""
 
     __slots__ = (
         "abandoned",
