@@ -2,8 +2,9 @@
 
 A `Slot` lasts as long as the run: the proc's spec, its place in the declared order, its
 lifecycle state, its restart count and the errors of earlier runs. An `Attempt` is one start
-of the proc: its token, its cancel scope, whether it began, became ready or was forced, and how it
-ended. A restart is simply a new `Attempt`, so nothing of the last run can leak into the next.
+of the proc: its token, its cancel scope, whether it began, became ready or was forced, and
+how it ended. A restart is simply a new `Attempt`, so nothing of the last run can leak into
+the next.
 """
 
 from __future__ import annotations
@@ -80,8 +81,8 @@ class Leftovers:
     """The procs one run abandoned, and the moment only they are left.
 
     Their tasks still run under the run's keeper (``_tasks``: a shielded scope, a blocking
-    call), so the run cannot end before they do; its parent, and ``run()`` at the root, must not wait for
-    that: `settled` tells them the stop walk is over.
+    call), so the run cannot end before they do; its parent, and ``run()`` at the root,
+    must not wait for that: `settled` tells them the stop walk is over.
     """
 
     __slots__ = ("on_only_left", "settled", "slots")
