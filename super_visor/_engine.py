@@ -22,6 +22,7 @@ from ._controls import locate
 from ._dynamic import DynamicChildren
 from ._errors import SupervisorError
 from ._events import EventKind, narrate_end, narrate_restart
+from ._gc import StartupPause
 from ._lifecycle import Action, RunPhase, after_end, end_is_reported
 from ._operator import Operator
 from ._outcome import ProcOutcome, SupervisorReport
@@ -115,16 +116,21 @@ class SupervisorRun:
         self.token._on_cancel = self.request_stop
         if self.token.cancelled:
             self.request_stop(self.token.reason)
+        gc_pause = StartupPause.begin() if self.root is self else None
         try:
             async with anyio.create_task_group() as task_group:
                 self._task_group = task_group
                 self.proc_tasks = await open_proc_tasks(self.path, task_group)
                 await self._start_all()
+                if gc_pause is not None:
+                    gc_pause.started()
                 await self._restarter.supervise()
                 await stop_all(self, self.slots, [*self._dynamic.children.values()], self.reason)
                 self.leftovers.walk_done(self.report_so_far)
                 self.proc_tasks.close()
         finally:
+            if gc_pause is not None:
+                gc_pause.end()
             self.leftovers.settled.set()
             self.token._on_cancel = None
             self._task_group = None

@@ -240,7 +240,11 @@ def _run_loop(
     try:
         from ._signals import leave_stop_signals_ignored  # lazy: a cheap `import super_visor`
 
-        with leave_stop_signals_ignored(), _exit_when_only_abandoned_left(live):
+        with (
+            leave_stop_signals_ignored(),
+            _exit_when_only_abandoned_left(live),
+            _owning_the_collector(),
+        ):
             report = anyio.run(_start, sup, handle_signals, live, notify, control, backend=backend)
     except SupervisorError as exc:
         return exc.report, exc.report.exit_code
@@ -265,6 +269,19 @@ def _exit_when_only_abandoned_left(live: LiveConsole | None) -> Iterator[None]:
         yield
     finally:
         ONLY_ABANDONED_LEFT.reset(token)
+
+
+@contextlib.contextmanager
+def _owning_the_collector() -> Iterator[None]:
+    """While the loop runs: the root run may pause and freeze the garbage collector around
+    its start-up (``_gc``), since ``run()`` owns the process."""
+    from ._gc import OWN_GC  # lazy: part of the engine, which the run loads
+
+    token = OWN_GC.set(True)
+    try:
+        yield
+    finally:
+        OWN_GC.reset(token)
 
 
 def _print_and_exit(live: LiveConsole | None, report: SupervisorReport) -> NoReturn:
