@@ -302,29 +302,51 @@ class EventHub:
         one RESTARTING line per proc per second, and while the whole tree stops, its first
         STOPPED lines only; what was left out is counted in a later line.
         """
-        kind, path, level = event.kind._name_, event.path, event.level
-        tree_note = self._lines.follow_tree_stop(kind, path)
+        kind, path, level = event.kind, event.path, event.level
+        tree_note = self._lines.follow_tree_stop(kind._name_, path)
+        if kind is EventKind.SHUTDOWN_FINISHED and "/" not in path:
+            self._log_unsaid()
         if not self.logger.isEnabledFor(level):
             return
-        note = tree_note or self._lines.ration(kind, path)
-        if note is None:
-            return
+        note = tree_note or self._lines.ration(event)
+        if note is not None:
+            self._write(event, event_message(event, note))
+
+    def _write(self, event: Event, message: str) -> None:
+        path = event.path
         proc_logger = self._proc_loggers.get(path)
         if proc_logger is None:
             proc_logger = self._proc_loggers[path] = get_logger(logger_name(path))
-        log_record(proc_logger, level, event, event_message(event, note), traceback_of(event))
+        log_record(proc_logger, event.level, event, message, traceback_of(event))
+
+    def _log_unsaid(self) -> None:
+        """Before the root's last line: each proc whose last RESTARTING lines were left out
+        and never followed by a line (a stop came before its restart), with the last one's
+        traceback: a final failure is never silent in the log."""
+        for path, count, error, restarts in self._lines.unsaid():
+            event = Event(
+                kind=EventKind.RESTARTING,
+                path=path,
+                time=time.time(),
+                error=error,
+                restarts=restarts,
+                detail="",
+            )
+            if self.logger.isEnabledFor(event.level):
+                last = f"failed ({_safe_repr(error)})" if error is not None else "completed"
+                self._write(event, f"{count} restarts of it not logged; the last after it {last}")
 
     def ready_goes_unheard(self, path: str) -> bool:
         """Whether the READY event of a restarted run of *path* would reach nobody: no
         callback or stream, and its RESTARTING line was left out (so is this one)."""
         return not (self._callbacks or self._streams) and self._lines.restart_left_out(path)
 
-    def restart_goes_unheard(self, path: str) -> bool:
+    def restart_goes_unheard(self, path: str, error: BaseException | None, restarts: int) -> bool:
         """Whether a RESTARTING event of *path* would reach nobody now: no callback or
         stream, and its log line is not due (then it is counted as left out here)."""
         if self._callbacks or self._streams or self._lines.restart_line_due(path):
             return False
-        self._lines.leave_out_restart(path)
+        self._lines.leave_out_restart(path, error, restarts)
         return True
 
 
@@ -374,7 +396,9 @@ def narrate_restart(
     `EventHub._log`); the errors are also kept in the outcome's history for the report.
     """
     level = event_level(EventKind.RESTARTING, error)
-    if not hub.wants(EventKind.RESTARTING, level) or hub.restart_goes_unheard(path):
+    if not hub.wants(EventKind.RESTARTING, level) or hub.restart_goes_unheard(
+        path, error, restarts
+    ):
         return  # built for nobody: not even its repr() is made
     what = f"failed ({_safe_repr(error)})" if status is ProcStatus.FAILED else "completed"
     hub.emit(EventKind.RESTARTING, path, error=error, restarts=restarts, detail=what)

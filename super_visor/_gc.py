@@ -4,8 +4,9 @@ Starting 10,000 procs makes some 150,000 objects that all live as long as the ru
 they are made, the collector scans them again and again (about a fifth of start-up), and
 every full collection afterwards scans them once more. ``run()`` owns the process, so it
 asks the root run to pause the collector during start-up and then to freeze what start-up
-made (``gc.freeze()``: out of the collector's sight until the run ends). ``start()`` leaves
-the collector alone: it is global state of a process that is not the supervisor's.
+made (``gc.freeze()``: out of the collector's sight until the run ends). The pause holds
+for every thread of the process, as long as start-up lasts. ``start()`` leaves the
+collector alone: it is global state of a process that is not the supervisor's.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ class StartupPause:
         return cls()
 
     def started(self) -> None:
-        """Start-up is over: freeze what it made, and collect again from now on."""
+        """Start-up is over: collect what start-up left as garbage once (a gating proc may
+        have worked for long), freeze what lives on, and collect again from now on."""
         if self._paused:
+            gc.collect()
             gc.freeze()
             self._frozen = True
             self._resume()

@@ -8,9 +8,9 @@ a waiter is the least each backend needs, through its public API only:
 - trio: the task itself, parked with ``wait_task_rescheduled`` and rescheduled by `release`.
 
 Both are coroutines (so ``task_group.start_soon(token.wait)`` works, as with an event) and
-checkpoints that an enclosing cancel scope can cancel, like ``Event.wait()``. This is
-the one module that touches a backend directly (the rest of super_visor uses anyio only);
-any other backend gets an `anyio.Event`.
+checkpoints that an enclosing cancel scope can cancel, like ``Event.wait()``. With
+``_tasks``, this is the only module that touches a backend directly (the rest of
+super_visor uses anyio only); any other backend gets an `anyio.Event`.
 """
 
 from __future__ import annotations

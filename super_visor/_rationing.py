@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import math
 import time
-from typing import final
+from typing import TYPE_CHECKING, final
+
+if TYPE_CHECKING:
+    from ._events import Event
 
 __all__ = ("STOPPED_LINES_PER_TREE_STOP", "LineBudget")
 
@@ -35,11 +38,13 @@ class LineBudget:
     Time is ``time.monotonic()``: it rations log output, not the supervisor's behaviour.
     """
 
-    __slots__ = ("_left_out", "_shown_at", "_stopped_lines", "_tree_stopping")
+    __slots__ = ("_last_left_out", "_left_out", "_shown_at", "_stopped_lines", "_tree_stopping")
 
     def __init__(self) -> None:
         self._shown_at: dict[str, float] = {}
         self._left_out: dict[str, int] = {}
+        #: The error and restart count of each proc's last RESTARTING left out (see `unsaid`).
+        self._last_left_out: dict[str, tuple[BaseException | None, int]] = {}
         #: The root's shutdown has begun: STOPPED lines are counted.
         self._tree_stopping = False
         self._stopped_lines = 0
@@ -48,9 +53,18 @@ class LineBudget:
         """Whether the next RESTARTING line of *path* is logged (none in the last second)."""
         return time.monotonic() - self._shown_at.get(path, -math.inf) >= 1.0
 
-    def leave_out_restart(self, path: str) -> None:
-        """One RESTARTING line of *path* is not logged: count it."""
+    def leave_out_restart(self, path: str, error: BaseException | None, restarts: int) -> None:
+        """One RESTARTING line of *path* is not logged: count it, keep its error."""
         self._left_out[path] = self._left_out.get(path, 0) + 1
+        self._last_left_out[path] = (error, restarts)
+
+    def unsaid(self) -> list[tuple[str, int, BaseException | None, int]]:
+        """The procs whose last RESTARTING lines were left out and no line followed (a stop
+        came before the restart): path, how many, the last one's error and restart count.
+        The whole tree has stopped: they are said now, or never."""
+        unsaid = [(p, n, *self._last_left_out[p]) for p, n in self._left_out.items()]
+        self._left_out.clear()
+        return unsaid
 
     def _log_restart(self, path: str) -> int:
         """A RESTARTING line of *path* is logged now; how many were left out before it."""
@@ -66,12 +80,13 @@ class LineBudget:
         self._stopped_lines += 1
         return not self._tree_stopping or self._stopped_lines <= STOPPED_LINES_PER_TREE_STOP
 
-    def ration(self, kind: str, path: str) -> str | None:
-        """What the line of an event of *kind* (its name) says about lines left out
-        ("" if none), or None when the line itself is left out."""
+    def ration(self, event: Event) -> str | None:
+        """What the line of *event* says about lines left out ("" if none), or None when
+        the line itself is left out."""
+        kind, path = event.kind._name_, event.path
         if kind == "RESTARTING":
             if not self.restart_line_due(path):
-                self.leave_out_restart(path)
+                self.leave_out_restart(path, event.error, event.restarts)
                 return None
             return _restarts_note(self._log_restart(path))
         if kind == "STOPPED" and not self._stopped_line_due():

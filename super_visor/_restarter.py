@@ -41,16 +41,17 @@ __all__ = ("Restarter",)
 class Restarter:
     """The queue of procs waiting to be restarted, and the loop that restarts them."""
 
-    __slots__ = ("_busy", "_ctx", "_intensity", "_pending", "_wakeup", "limit")
+    __slots__ = ("_busy", "_ctx", "_intensity", "_last_step_of", "_pending", "_wakeup", "limit")
 
     def __init__(self, ctx: RunContext) -> None:
         self._ctx = ctx
         self._pending: deque[Slot] = deque()
         self._intensity = IntensityWindow(ctx.config.max_restarts, ctx.config.within)
         self._wakeup = anyio.Event()
-        #: The supervisor's task is restarting a group (`_restart` awaits), short of the
-        #: last step of a restart of one proc: waiting for it to begin (see `_start_again`).
+        #: The supervisor's task is restarting a group (`_restart` awaits).
         self._busy = False
+        #: The proc whose start is all that is left of that restart (see `_start_again`).
+        self._last_step_of: Slot | None = None
         #: Set when the supervisor gave up (its intensity was exceeded).
         self.limit: RestartLimitExceeded | None = None
 
@@ -87,7 +88,7 @@ class Restarter:
         spec = slot.spec
         return (
             not self._pending
-            and not self._busy
+            and (not self._busy or self._last_step_of is slot)
             and spec.backoff is None
             and spec.wait_ready is False
             and spec.factory is None
@@ -119,7 +120,7 @@ class Restarter:
                 try:
                     await self._restart(self._pending.popleft())
                 finally:
-                    self._busy = False
+                    self._busy, self._last_step_of = False, None
                 continue
             self._wakeup = anyio.Event()
             await self._wakeup.wait()
@@ -186,7 +187,7 @@ class Restarter:
             slot.prepare_restart()
         self._say_restarting(comeback)
         if len(comeback) == 1:  # all that is left is its start: a crash of it may be
-            self._busy = False  # restarted in place from here on, as after this restart
+            self._last_step_of = comeback[0]  # restarted in place, as after this restart
         await start_group(ctx, comeback)
         for slot in comeback:
             attempt = slot.attempt

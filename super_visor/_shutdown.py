@@ -21,7 +21,7 @@ from ._diagnostics import report_stuck, slot_stack
 from ._events import EventKind, record_fields
 from ._lifecycle import ProcState
 from ._outcome import ProcStatus
-from ._slot import wait_task_ended, waiter_of, wake
+from ._slot import wait_run_ended, waiter_of, wake
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -87,8 +87,8 @@ async def stop_slot(ctx: RunContext, slot: Slot, reason: str | None) -> None:
 
 
 async def wait_ended(slot: Slot) -> None:
-    """Wait until the task of *slot*'s current run has ended (someone else stops it)."""
-    await wait_task_ended(_attempt(slot))
+    """Wait until *slot*'s current run has ended (someone else stops it)."""
+    await wait_run_ended(_attempt(slot))
 
 
 async def wait_settled(slot: Slot) -> None:
@@ -109,7 +109,7 @@ async def _wait_stopped(slot: Slot) -> None:
         await nested.leftovers.settled.wait()
         if nested.leftovers.alive:
             return
-    await wait_task_ended(attempt)
+    await wait_run_ended(attempt)
 
 
 async def _force(ctx: RunContext, slot: Slot) -> None:

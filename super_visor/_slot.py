@@ -34,7 +34,7 @@ __all__ = (
     "NestedRun",
     "Slot",
     "mark_not_started",
-    "wait_task_ended",
+    "wait_run_ended",
     "waiter_of",
     "wake",
 )
@@ -158,7 +158,8 @@ class Attempt:
         self.scope = scope
         #: Its task's coroutine, once spawned: its frames are the proc's stack.
         self.coro: Coroutine[Any, Any, None] | None = None
-        #: Its task has ended (``run_proc_task`` returned or raised).
+        #: This run has ended: its task has returned, or goes on with the next run (a restart
+        #: in place).
         self.ended = False
         #: Set by the supervisor while it waits for this run to begin, be ready, or end.
         self.waiter: anyio.Event | None = None
@@ -339,8 +340,8 @@ def waiter_of(attempt: Attempt) -> anyio.Event:
     return waiter
 
 
-async def wait_task_ended(attempt: Attempt) -> None:
-    """Until the task of *attempt* has ended."""
+async def wait_run_ended(attempt: Attempt) -> None:
+    """Until the run of *attempt* has ended (its task returned, or goes on with the next)."""
     while not attempt.ended:
         await waiter_of(attempt).wait()
 

@@ -130,13 +130,13 @@ class _AsyncioTasks(ProcTasks):
 
     def _start(self, coro: Coroutine[Any, Any, None], scope: ForceScope) -> None:
         task = self._loop.create_task(coro)
-        self._live[task] = scope
+        # An eager task factory may have run its first steps already, a restart in place
+        # among them (`rescope`): what they registered is newer than *scope*.
+        self._live.setdefault(task, scope)
         task.add_done_callback(self._on_done)
 
     def rescope(self, scope: ForceScope) -> None:
-        task = sys.modules["asyncio"].current_task()
-        if task in self._live:
-            self._live[task] = scope
+        self._live[sys.modules["asyncio"].current_task()] = scope
 
     async def checkpoint(self) -> None:
         await self._sleep(0)
@@ -241,12 +241,12 @@ def _as_is(coro: Coroutine[Any, Any, None]) -> Coroutine[Any, Any, None]:
 
 async def open_proc_tasks(path: str, task_group: TaskGroup) -> ProcTasks:
     """The proc tasks of the run at *path*, kept by a task in *task_group*."""
-    aio = sys.modules.get("asyncio")  # looked up: a running loop has imported it
-    try:
-        loop = None if aio is None else aio.get_running_loop()
-    except RuntimeError:
-        loop = None
-    tasks = _TrioTasks(path) if loop is None else _AsyncioTasks(path, loop)
+    tasks: ProcTasks
+    trio = sys.modules.get("trio")  # looked up, as a running loop has imported its library
+    if trio is not None and trio.lowlevel.in_trio_run():  # first: trio may be a guest of
+        tasks = _TrioTasks(path)  # an asyncio loop
+    else:
+        tasks = _AsyncioTasks(path, sys.modules["asyncio"].get_running_loop())
     # Started, not spawned: the keeper must be in its ``try`` before any proc task exists
     # (a task cancelled before its first step never runs its handlers).
     await task_group.start(tasks.keep)

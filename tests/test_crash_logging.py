@@ -12,6 +12,7 @@ import anyio
 import pytest
 
 from super_visor import (
+    Backoff,
     CancellationToken,
     Event,
     EventKind,
@@ -129,3 +130,39 @@ async def test_a_restarted_runs_ready_line_goes_with_its_restarting_line(
     assert len(restarting_lines) < crashes
     # Every run was READY as an event all the same.
     assert sum(e.kind is EventKind.READY and e.path == "app/crasher" for e in events) == crashes
+
+
+#: The first restart after 1 ms, the next after an hour.
+FIRST_AT_ONCE_THEN_AN_HOUR = Backoff(initial=0.001, maximum=3600.0, factor=1e7, jitter=0.0)
+
+
+async def test_a_crash_left_out_of_the_log_is_said_when_a_stop_cancels_its_restart(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="super_visor")
+    second_crash = anyio.Event()
+    runs: list[int] = []
+
+    async def crasher(token: CancellationToken) -> None:
+        runs.append(1)
+        if len(runs) == 2:
+            second_crash.set()
+        raise Boom(f"crash {len(runs)}")
+
+    sup = (
+        SupervisorBuilder("app", max_restarts=10, within=3600.0)
+        .add_proc(crasher, restart=Restart.PERMANENT, backoff=FIRST_AT_ONCE_THEN_AN_HOUR)
+        .build()
+    )
+
+    async def crash_twice_then_stop() -> None:
+        async with sup.running() as handle:
+            await second_crash.wait()  # its RESTARTING line is left out (within 1 s of the 1st)
+            handle.shutdown("test over")  # during the hour-long backoff: no restart follows
+
+    with pytest.raises(SupervisorError):  # its last run failed, and that outcome stands
+        await crash_twice_then_stop()
+    records = crash_records(caplog, "app/crasher")
+    last = records[-1]
+    assert last.exc_info is not None
+    assert str(last.exc_info[1]) == "crash 2"  # the last crash is in the log, traceback and all

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from super_visor import CancellationToken, SupervisorBuilder
-from super_visor._run import run_for_exit_code
+from super_visor._run import Backend, run_for_exit_code
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -54,7 +54,7 @@ def tree(watcher: Watcher) -> SupervisorBuilder:
 
 @BACKENDS
 def test_run_pauses_the_collector_during_startup_then_freezes_what_it_made(
-    backend: str,
+    backend: Backend,
 ) -> None:
     watcher = Watcher()
     code = run_for_exit_code(
@@ -72,7 +72,7 @@ def test_run_pauses_the_collector_during_startup_then_freezes_what_it_made(
 
 
 @BACKENDS
-def test_run_leaves_a_disabled_collector_disabled(backend: str) -> None:
+def test_run_leaves_a_disabled_collector_disabled(backend: Backend) -> None:
     watcher = Watcher(wait=False)
     gc.disable()
     try:
