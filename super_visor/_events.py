@@ -16,8 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, final
 
-import anyio
-
+from ._event_stream import EventStream
 from ._eventlog import (
     event_message,
     get_logger,
@@ -33,9 +32,6 @@ from ._rationing import LineBudget
 if TYPE_CHECKING:
     import logging
     from collections.abc import Callable, Sequence
-    from types import TracebackType
-
-    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 __all__ = (
     "Event",
@@ -152,64 +148,6 @@ class Event:
         if self._level is not None:
             return self._level
         return event_level(self.kind, self.error)
-
-
-@final
-class EventStream:
-    """The receiving end of ``handle.events()``: ``async for event in stream``.
-
-    .. versionadded:: 0.1
-    """
-
-    __slots__ = ("_hub", "_receive", "_send", "dropped")
-
-    def __init__(self, hub: EventHub, buffer: int) -> None:
-        self._hub = hub
-        self._send: MemoryObjectSendStream[Event]
-        self._receive: MemoryObjectReceiveStream[Event]
-        self._send, self._receive = anyio.create_memory_object_stream[Event](buffer)
-        #: Events not delivered because this reader was ``buffer`` events behind.
-        self.dropped = 0
-
-    def __aiter__(self) -> EventStream:
-        return self
-
-    async def __anext__(self) -> Event:
-        try:
-            return await self._receive.receive()
-        except anyio.EndOfStream:
-            raise StopAsyncIteration from None
-
-    async def __aenter__(self) -> EventStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop receiving; the hub forgets this stream."""
-        self._hub._streams.discard(self)
-        self._send.close()
-        self._receive.close()
-
-    def _offer(self, event: Event) -> None:
-        try:
-            self._send.send_nowait(event)
-        except anyio.WouldBlock:
-            if self.dropped == 0:
-                self._hub.logger.warning(
-                    "an events() reader is too slow; dropping the newest events (counted "
-                    "in EventStream.dropped) so the supervisor is never held up",
-                    extra=log_fields(event),
-                )
-            self.dropped += 1
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
-            self._hub._streams.discard(self)
 
 
 @final
