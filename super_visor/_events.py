@@ -279,6 +279,15 @@ class EventHub:
         callback or stream, and its RESTARTING line was left out (so is this one)."""
         return not (self._callbacks or self._streams) and self._lines.restart_left_out(path)
 
+    def stop_goes_unheard(self) -> bool:
+        """Whether a STOPPED event would reach nobody now: no callback or stream, and the
+        whole tree is stopping with its STOPPED lines used up (then it is counted here)."""
+        lines = self._lines
+        if self._callbacks or self._streams or not lines.stopped_lines_used_up():
+            return False
+        lines.stopped_line_due()  # counts it
+        return True
+
     def restart_goes_unheard(self, path: str, error: BaseException | None, restarts: int) -> bool:
         """Whether a RESTARTING event of *path* would reach nobody now: no callback or
         stream, and its log line is not due (then it is counted as left out here)."""
@@ -316,6 +325,8 @@ def narrate_end(
     kind = _END_EVENTS.get(status)
     if kind is None:
         return  # ABANDONED: reported when it was abandoned, not again when its task ends
+    if kind is EventKind.STOPPED and hub.stop_goes_unheard():
+        return
     if hub.wants(kind):
         hub.emit(kind, path, error=error, restarts=restarts)
 

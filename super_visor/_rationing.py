@@ -75,10 +75,14 @@ class LineBudget:
         """Whether the last RESTARTING line of *path* was left out."""
         return path in self._left_out
 
-    def _stopped_line_due(self) -> bool:
+    def stopped_line_due(self) -> bool:
         """Whether a STOPPED line is logged now (counted either way)."""
         self._stopped_lines += 1
         return not self._tree_stopping or self._stopped_lines <= STOPPED_LINES_PER_TREE_STOP
+
+    def stopped_lines_used_up(self) -> bool:
+        """Whether the whole tree is stopping and no STOPPED line is due any more."""
+        return self._tree_stopping and self._stopped_lines >= STOPPED_LINES_PER_TREE_STOP
 
     def ration(self, event: Event) -> str | None:
         """What the line of *event* says about lines left out ("" if none), or None when
@@ -89,7 +93,7 @@ class LineBudget:
                 self.leave_out_restart(path, event.error, event.restarts)
                 return None
             return _restarts_note(self._log_restart(path))
-        if kind == "STOPPED" and not self._stopped_line_due():
+        if kind == "STOPPED" and not self.stopped_line_due():
             return None
         if kind == "READY" and self.restart_left_out(path):
             return None  # a restarted run's READY shows only with its RESTARTING line
