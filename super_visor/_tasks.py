@@ -92,11 +92,14 @@ class ProcTasks:
         return anyio.CancelScope()
 
     def rescope(self, scope: ForceScope) -> None:
-        """The calling proc task runs under *scope* from now on (a restart in place)."""
+        """The calling proc task runs under *scope* from now on (a restart in place).
+
+        Nothing to do here (trio): a cancellation of the nursery reaches every scope in it.
+        """
 
     async def checkpoint(self) -> None:
         """Let the other tasks run (cancellable)."""
-        await anyio.lowlevel.checkpoint()
+        raise NotImplementedError
 
     def soon(self, fn: Callable[[*Ts], object], *args: *Ts) -> None:
         """Call ``fn(*args)`` once the calling task has yielded."""
